@@ -1,0 +1,114 @@
+"""Connecting a Procore user from inside the iframe.
+
+Procore's login page cannot be framed, so the framed app opens ``/oauth/start`` in a popup. The popup is a
+top-level window with its own (unpartitioned) cookie jar, so it cannot share the iframe's session: it finishes the
+code exchange (state + PKCE) server-side, stores the tokens encrypted under the Procore user id, and posts a
+one-time, short-lived, signed *ticket* back to ``window.opener`` (same origin). The iframe then POSTs that ticket
+to ``/oauth/complete``, which binds its own partitioned session to the user. The ticket carries a nonce that only
+the iframe session that started the flow knows, so a ticket cannot be replayed into someone else's session.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .. import connection, security
+from ..procore import errors as procore_errors
+from ..store import get_db, sessions
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__, url_prefix="/oauth")
+
+TICKET_MAX_AGE = 120  # seconds
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="oauth-ticket")
+
+
+def redirect_uri() -> str:
+    return current_app.config["PUBLIC_URL"] + url_for("auth.callback")
+
+
+@bp.get("/start")
+def start():
+    """Popup entry: remember state, PKCE verifier and the iframe's nonce, then go to Procore's consent page."""
+    nonce = request.args.get("nonce") or ""
+    url, state, verifier = connection.authorization_url(redirect_uri())
+    session["oauth"] = {"state": state, "verifier": verifier, "nonce": nonce,
+                        "company_id": request.args.get("company_id", "")}
+    return redirect(url)
+
+
+@bp.get("/callback")
+def callback():
+    code = request.args.get("code")
+    error = request.args.get("error")
+    pending = session.get("oauth")
+    if not code and not error:
+        # The code may be in the URL fragment, which only the browser sees: callback.js moves it to the query.
+        return render_template("callback.html", status="pending")
+    if error:
+        return render_template("callback.html", status="failure",
+                               error=request.args.get("error_description") or error), 400
+    if not pending or not secrets.compare_digest(request.args.get("state", ""), pending.get("state", "")):
+        return render_template("callback.html", status="failure",
+                               error="the sign-in request expired or did not start here"), 400
+    session.pop("oauth", None)
+    try:
+        user = connection.complete_sign_in(get_db(), code, pending["verifier"], redirect_uri())
+    except procore_errors.ProcoreError as exc:
+        log.warning("OAuth code exchange failed: %s", type(exc).__name__)
+        return render_template("callback.html", status="failure",
+                               error="Procore did not accept the sign-in. Try again."), 502
+    ticket = _serializer().dumps({"user_id": int(user["id"]), "nonce": pending.get("nonce", "")})
+    return render_template("callback.html", status="success", ticket=ticket)
+
+
+@bp.post("/complete")
+def complete():
+    """The iframe hands in the popup's ticket; bind this (partitioned) session to the Procore user."""
+    try:
+        data = _serializer().loads(request.form.get("ticket", ""), max_age=TICKET_MAX_AGE)
+    except SignatureExpired:
+        abort(400, description="The sign-in took too long. Press “Connect to Procore” again.")
+    except BadSignature:
+        abort(400, description="The sign-in could not be verified. Press “Connect to Procore” again.")
+    expected = session.pop("connect_nonce", None)
+    if not expected or not secrets.compare_digest(str(data.get("nonce", "")), expected):
+        abort(400, description="This sign-in was started from another window. Press “Connect to Procore” again.")
+    sid = security.session_id(create=True)
+    sessions.bind_user(get_db(), sid, int(data["user_id"]))
+    target = request.form.get("next") or request.referrer or url_for("pages.install")
+    if not target.startswith(current_app.config["PUBLIC_URL"]) and not target.startswith("/"):
+        target = url_for("pages.install")
+    return redirect(target)
+
+
+@bp.post("/disconnect")
+def disconnect():
+    sid = security.session_id(create=False)
+    user_id = sessions.user_for(get_db(), sid)
+    if user_id is not None:
+        connection.disconnect_user(get_db(), user_id)
+        sessions.forget(get_db(), user_id=user_id)
+    session.clear()
+    return redirect(request.referrer or url_for("pages.install"))
+
+
+def connect_nonce() -> str:
+    """A nonce for the current iframe session; the popup's ticket must carry it back."""
+    nonce = session.get("connect_nonce")
+    if not nonce:
+        nonce = secrets.token_urlsafe(16)
+        session["connect_nonce"] = nonce
+    return nonce
+
+
+@bp.app_context_processor
+def _inject_nonce() -> dict:
+    return {"connect_nonce": connect_nonce}
