@@ -87,3 +87,16 @@
     setupPanel();
   });
 })();
+
+// Expand a customer row to its invoices (buttons with data-toggle-rows="<id of the hidden row>").
+document.addEventListener("click", function (event) {
+  "use strict";
+  var button = event.target.closest ? event.target.closest("[data-toggle-rows]") : null;
+  if (!button) { return; }
+  var row = document.getElementById(button.dataset.toggleRows);
+  if (!row) { return; }
+  var open = row.hasAttribute("hidden");
+  if (open) { row.removeAttribute("hidden"); } else { row.setAttribute("hidden", ""); }
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  button.textContent = open ? "▾" : "▸";
+});
