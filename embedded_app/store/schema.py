@@ -76,3 +76,7 @@ def ensure(db: sqlite_utils.Database) -> None:
     companies = db.table("companies", pk="id")
     if not companies.exists():
         companies.create({"id": int, "name": str, "updated_at": str, "data": str}, pk="id")
+    from . import outbox, settings
+
+    settings.ensure_tables(db)
+    outbox.ensure_tables(db)
