@@ -62,6 +62,9 @@ def build_message(
 ) -> EmailMessage:
     if not to:
         raise MailError("no recipients", permanent=True)
+    for name, value in [("Subject", subject), *(headers or {}).items()]:
+        if "\n" in value or "\r" in value:
+            raise MailError(f"the {name} header must be a single line", permanent=True)
     for address in [*to, settings.from_addr, *([reply_to] if reply_to else [])]:
         if not valid_address(address):
             raise MailError(f"invalid e-mail address: {address!r}", permanent=True)
@@ -153,7 +156,7 @@ def send_message(
             _quit(smtp)
             raise
     try:
-        smtp.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+        code, resp = smtp.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n", max_line_length=998)))
     except smtplib.SMTPDataError as exc:  # the server answered DATA with an error: not accepted
         _quit(smtp)
         raise MailError(_error_text(exc, settings), permanent=500 <= exc.smtp_code < 600) from exc
@@ -161,6 +164,8 @@ def send_message(
         _quit(smtp)
         raise MailError(_error_text(exc, settings), uncertain=True) from exc
     _quit(smtp)
+    if code != 250:  # smtplib returns (not raises) the reply to the end of the message: refused, not sent
+        raise MailError(f"message refused: {code} {resp.decode(errors='replace')}", permanent=500 <= code < 600)
 
 
 def _quit(smtp: smtplib.SMTP | None) -> None:
