@@ -238,7 +238,7 @@ class CustomerAging:
             "ladder_stage": self.ladder_stage, "hold": self.hold, "retainage_stage": self.retainage_stage,
             "flags": [f.to_json() for f in self.flags],
             "call_score": self.call_score, "score_components": [c.to_json() for c in self.score_components],
-            "promise_kept_rate": None if self.promise_kept_rate is None else str(self.promise_kept_rate),
+            "promise_kept_rate": _days(self.promise_kept_rate),
             "next_action": self.next_action.to_json(),
             "terms_note": "; ".join(self.terms_notes) if self.terms_notes else None,
             "projects": [p.to_json() for p in self.projects],
