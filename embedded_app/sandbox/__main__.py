@@ -56,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     running = serve(app, args.host, args.port)
     print(f"Procore stand-in listening on {running.url}  (login and API base URL)", flush=True)
-    print("  OAuth clients: demo-app-client / demo-app-secret (user), demo-service-account / "
-          "demo-service-secret (service account)" if not args.data else "", flush=True)
+    if not args.data:
+        print("  OAuth clients: demo-app-client / demo-app-secret (user), "
+              "demo-service-account / demo-service-secret (service account)", flush=True)
     try:
         while running.thread.is_alive():
             time.sleep(0.5)
