@@ -400,3 +400,16 @@ def test_batch_requests_and_results() -> None:
     drafts = drafts_from_batch_results(client.messages.batches.results("msgbatch_01"), facts_by_id)
     assert isinstance(drafts["c7"], Draft) and drafts["c7"].source == "claude"
     assert drafts["c8"].source == "template" and drafts["c8"].fallback_reason == "batch request errored"
+
+
+def test_facts_leave_out_disputed_and_promised_invoices() -> None:
+    c = customer()
+    c["invoices"][1]["paused"] = "disputed"
+    c["projects"] = [{"id": 103, "name": "Harbor Pier"}]
+    c["invoices"][0]["project_id"] = 103
+    facts = facts_from_customer(c, company=COMPANY, projects={}, as_of="2026-11-15")
+    assert [i.pay_app_id for i in facts.invoices] == [11] and facts.total_open == Decimal("12500.00")
+    assert facts.invoices[0].project_name == "Harbor Pier"
+    for stage in ("call", "current", "paused"):
+        with pytest.raises(ValueError, match="no email draft"):
+            facts_from_customer(customer(stage=stage), company=COMPANY, projects=PROJECTS)

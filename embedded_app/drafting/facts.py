@@ -235,16 +235,22 @@ def facts_from_customer(
     ``company``: {"id", "name", "signature", "reply_to", optional "currency", "response_days"}.
     ``projects``: project id -> project name. ``promises``: dicts {"promised_date", "amount", "status",
     "made_on"}. ``contacts``: dicts {"date", "channel", "summary"}. ``stage`` overrides the engine's stage.
-    Invoices with nothing open are left out (a retainage-release draft keeps them: it is about retainage).
+    Invoices with nothing open, or paused by the engine (disputed, under a live promise), are left out, and
+    ``total_open`` is the sum of the invoices kept, so the email never chases a disputed amount. A
+    retainage-release draft keeps every invoice (it is about retainage). Stages without an email ("current",
+    "call", "paused") raise ValueError.
     """
     chosen_stage = stage or customer.get("stage") or "reminder"
-    invoices = [_invoice_from_engine(i, projects) for i in customer.get("invoices") or ()]
+    if chosen_stage not in STAGES:
+        raise ValueError(f"stage {chosen_stage!r} has no email draft (expected one of {', '.join(STAGES)})")
+    names = {int(p["id"]): str(p.get("name") or "") for p in customer.get("projects") or () if p.get("id")}
+    names.update({int(k): v for k, v in projects.items()})
+    raw = list(customer.get("invoices") or ())
     if chosen_stage != "retainage_release":
-        invoices = [i for i in invoices if i.open > 0]
-    invoices.sort(key=lambda i: (i.due_date or "", i.pay_app_id))
-    total_open = to_decimal(customer.get("open")) if customer.get("open") is not None else sum(
-        (i.open for i in invoices), Decimal("0.00")
-    )
+        # nothing paid in full, nothing disputed or under a live promise (the engine marks those "paused")
+        raw = [i for i in raw if to_decimal(i.get("open")) > 0 and not i.get("paused")]
+    invoices = sorted((_invoice_from_engine(i, names) for i in raw), key=lambda i: (i.due_date or "", i.pay_app_id))
+    total_open = sum((i.open for i in invoices), Decimal("0.00"))
     return DraftFacts(
         company_id=None if company.get("id") is None else int(company["id"]),
         company_name=company.get("name") or "",
