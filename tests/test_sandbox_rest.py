@@ -99,6 +99,11 @@ def test_filters_updated_at_id_and_sort(sandbox):
                       **{"filters[updated_at]": f"{since}...{later}"})
     assert sorted(r["id"] for r in changed.json()) == sorted(touched)
 
+    gone = touched[1]
+    assert sandbox.state.remove("payment_applications", [gone]) == 1
+    after = api.get("/rest/v1.0/payment_applications", project_id=project["id"], per_page=1000)
+    assert gone not in {r["id"] for r in after.json()} and int(after.headers["Total"]) == len(records) - 1
+
     by_id = api.get("/rest/v1.0/payment_applications", project_id=project["id"],
                     **{"filters[id]": f"{touched[0]},{touched[2]}"})
     assert sorted(r["id"] for r in by_id.json()) == sorted([touched[0], touched[2]])
@@ -120,6 +125,7 @@ def test_auth_and_company_scoping(sandbox):
     assert other_company.status_code == 403
     mismatch = Api(sandbox, dana).get("/rest/v1.0/vendors", company_id=COMPANY_B)
     assert mismatch.status_code == 403
+    assert Api(sandbox, dana, company_id=999).get("/rest/v1.0/vendors", company_id=999).status_code == 403
 
     # the controller sees both companies, but a project of B is not reachable with A's header
     both = Api(sandbox, _controller(sandbox))

@@ -255,6 +255,22 @@ class SandboxState:
                     touched += 1
             return touched
 
+    def remove(self, resource_name: str, ids: Iterable[int]) -> int:
+        """Delete records of ``resource_name`` (a dataset key) as if deleted in Procore; returns how many."""
+        with self.lock:
+            if resource_name not in self.by_id:
+                raise KeyError(f"unknown resource {resource_name!r}; use one of {', '.join(self.by_id)}")
+            doomed = {int(rid) for rid in ids} & set(self.by_id[resource_name])
+            if doomed:
+                self.dataset[resource_name] = [r for r in self.dataset[resource_name] if r["id"] not in doomed]
+                self.reindex()
+            return len(doomed)
+
+    def reindex(self) -> None:
+        """Rebuild the lookup indexes after ``dataset`` lists were changed directly (hold ``lock`` meanwhile)."""
+        with self.lock:
+            self._reindex()
+
     def reset_counters(self) -> None:
         """Zero the request counters, the request log and every rate-limit window."""
         with self.lock:
@@ -561,8 +577,6 @@ def create_sandbox_app(
             company_id = int(raw)
         except ValueError:
             raise _message(403, "Invalid Procore-Company-Id header") from None
-        if company_id not in state.by_id["companies"]:
-            raise _message(404, "Company not found")
         if company_id not in g.companies:
             client = state.clients.get(record.client_id) or {}
             if company_id not in (client.get("company_ids") or []):
