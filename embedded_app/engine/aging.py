@@ -19,6 +19,11 @@ from .terms import Terms, parse_terms
 
 def as_date(value: Any) -> date | None:
     """"YYYY-MM-DD" (or an ISO timestamp, or a date) → ``date``; anything unreadable → ``None``."""
+    if type(value) is str and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -34,6 +39,8 @@ def as_date(value: Any) -> date | None:
 
 
 def as_int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -75,6 +82,7 @@ class Book:
     # every approved pay app billed on or before the as-of date
     retainage_points: list[tuple[date, int, int, int, int, dict[str, Any]]] = field(default_factory=list)
     has_negative_cash: bool = False
+    _ret_dates: list[date] | None = None
     _bill_dates: list[date] | None = None
     _cash_dates: list[date] | None = None
     _cum_inv: list[int] | None = None
@@ -92,7 +100,9 @@ class Book:
             return None
         if pts[-1][0] <= day:
             return pts[-1]
-        k = bisect_right([p[0] for p in pts], day)
+        if self._ret_dates is None:
+            self._ret_dates = [p[0] for p in pts]
+        k = bisect_right(self._ret_dates, day)
         return pts[k - 1] if k else None
 
     def prefix(self, day: date) -> tuple[int, int]:

@@ -14,6 +14,13 @@ CENT = Decimal("0.01")
 
 def to_cents(value: Any) -> int:
     """Parse an amount (string, int, float, Decimal, None) into whole cents. Unreadable or missing → 0."""
+    if type(value) is str:  # the common case: Procore money strings such as "7396144.0"
+        try:
+            d = Decimal(value)
+            if d.is_finite():
+                return int(d.quantize(CENT, rounding=ROUND_HALF_UP).scaleb(2))
+        except (InvalidOperation, ValueError):
+            pass
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
