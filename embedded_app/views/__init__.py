@@ -6,8 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, errors, pages
+    from . import auth, errors, formatting, pages, sync
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(sync.bp)
     errors.init_app(app)
+    formatting.init_app(app)

@@ -38,7 +38,7 @@ def redirect_uri() -> str:
 def start():
     """Popup entry: remember state, PKCE verifier and the iframe's nonce, then go to Procore's consent page."""
     nonce = request.args.get("nonce") or ""
-    url, state, verifier = connection.authorization_url(redirect_uri())
+    url, state, verifier = connection.authorization_url(current_app.config, redirect_uri())
     session["oauth"] = {"state": state, "verifier": verifier, "nonce": nonce,
                         "company_id": request.args.get("company_id", "")}
     return redirect(url)
@@ -60,7 +60,7 @@ def callback():
                                error="the sign-in request expired or did not start here"), 400
     session.pop("oauth", None)
     try:
-        user = connection.complete_sign_in(get_db(), code, pending["verifier"], redirect_uri())
+        user = connection.complete_sign_in(get_db(), current_app.config, code, pending["verifier"], redirect_uri())
     except procore_errors.ProcoreError as exc:
         log.warning("OAuth code exchange failed: %s", type(exc).__name__)
         return render_template("callback.html", status="failure",
@@ -94,8 +94,7 @@ def disconnect():
     sid = security.session_id(create=False)
     user_id = sessions.user_for(get_db(), sid)
     if user_id is not None:
-        connection.disconnect_user(get_db(), user_id)
-        sessions.forget(get_db(), user_id=user_id)
+        connection.disconnect_user(get_db(), current_app.config, user_id)
     session.clear()
     return redirect(request.referrer or url_for("pages.install"))
 
