@@ -353,3 +353,133 @@ def test_threads_share_one_refresh(db_path, oauth):
     assert failures == []
     assert spent == ["rt-0"]
     assert results == ["at-1"] * 6
+
+
+# ------------------------------------------------------------------------------ against the stand-in (real HTTP)
+
+
+def _stand_in_oauth(running) -> auth.ProcoreOAuth:
+    return auth.ProcoreOAuth(running.url, "demo-app-client", "demo-app-secret", "http://localhost:5100/oauth/callback")
+
+
+def test_code_flow_with_pkce_against_the_stand_in(sandbox, db_path):
+    import requests
+
+    oauth = _stand_in_oauth(sandbox)
+    req = oauth.authorization_request()
+    user = sandbox.state.dataset["users"][0]
+    form_fields = {k: v[0] for k, v in parse_qs(urlsplit(req.url).query).items()}
+    consent = requests.post(
+        f"{sandbox.url}/oauth/authorize",
+        data={**form_fields, "user_id": user["id"], "decision": "allow"},
+        allow_redirects=False,
+    )
+    assert consent.status_code == 302
+    callback = auth.parse_callback(
+        urlsplit(consent.headers["Location"]).query, urlsplit(consent.headers["Location"]).fragment
+    )
+    assert auth.check_state(req.state, callback["state"])
+    db = open_db(db_path)
+    store = TokenStore(db, SecretBox("k"))
+    me = auth.sign_in(store, oauth, sandbox.url, callback["code"], req.code_verifier)
+    assert me["id"] == user["id"]
+    assert store.get(user_owner(user["id"])).refresh_token
+    # a wrong verifier is refused (PKCE really checked)
+    req2 = oauth.authorization_request()
+    fields2 = {k: v[0] for k, v in parse_qs(urlsplit(req2.url).query).items()}
+    consent2 = requests.post(
+        f"{sandbox.url}/oauth/authorize", data={**fields2, "user_id": user["id"]}, allow_redirects=False
+    )
+    code2 = auth.parse_callback(urlsplit(consent2.headers["Location"]).query)["code"]
+    with pytest.raises(errors.OAuthError):
+        oauth.exchange_code(code2, "not-the-verifier")
+    db.conn.close()
+
+
+def test_concurrent_refresh_against_the_stand_in_spends_one_refresh_token(sandbox, db_path):
+    state = sandbox.state
+    user = state.dataset["users"][0]
+    issued = state.issue_token("demo-app-client", user["id"])
+    db = open_db(db_path)
+    TokenStore(db, SecretBox("k")).save(
+        user_owner(user["id"]),
+        access_token=issued["access_token"],
+        refresh_token=issued["refresh_token"],
+        expires_at=9e12,
+        user_id=user["id"],
+    )
+    db.conn.close()
+    oauth = _stand_in_oauth(sandbox)
+    barrier = threading.Barrier(4)
+    tokens, failures = [], []
+
+    def worker():
+        conn = open_db(db_path)
+        try:
+            provider = auth.UserTokenProvider.for_user(TokenStore(conn, SecretBox("k")), oauth, user["id"])
+            old = provider.access_token()
+            barrier.wait()
+            tokens.append(provider.refresh(old))  # all four saw a 401 with the same token
+        except Exception as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            conn.conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    used = [r for r in state.refresh_tokens.values() if r.used]
+    assert len(used) == 1 and used[0].value == issued["refresh_token"]
+    assert len(set(tokens)) == 1 and tokens[0] != issued["access_token"]
+    # every caller's token works; the old one was revoked by the refresh
+    assert ProcoreClient(sandbox.url, tokens[0]).me()["id"] == user["id"]
+    with pytest.raises(errors.Unauthorized):
+        ProcoreClient(sandbox.url, issued["access_token"]).me()
+
+
+def test_client_refreshes_on_401_against_the_stand_in(make_sandbox, db_path):
+    running = make_sandbox(token_ttl=5400)
+    state = running.state
+    user = state.dataset["users"][0]
+    issued = state.issue_token("demo-app-client", user["id"])
+    db = open_db(db_path)
+    store = TokenStore(db, SecretBox("k"))
+    store.save(
+        user_owner(user["id"]),
+        access_token=issued["access_token"],
+        refresh_token=issued["refresh_token"],
+        expires_at=9e12,
+        user_id=user["id"],
+    )
+    state.access_tokens[issued["access_token"]].revoked = True  # e.g. expired early on Procore's side
+    provider = auth.UserTokenProvider.for_user(store, _stand_in_oauth(running), user["id"])
+    assert ProcoreClient(running.url, provider).me()["id"] == user["id"]
+    assert provider.refreshes == 1 and store.get(user_owner(user["id"])).generation == 2
+    db.conn.close()
+
+
+def test_revoked_refresh_token_against_the_stand_in_means_reconnect(sandbox, db_path):
+    state = sandbox.state
+    user = state.dataset["users"][0]
+    issued = state.issue_token("demo-app-client", user["id"])
+    db = open_db(db_path)
+    store = TokenStore(db, SecretBox("k"))
+    store.save(
+        user_owner(user["id"]),
+        access_token=issued["access_token"],
+        refresh_token=issued["refresh_token"],
+        expires_at=9e12,
+        user_id=user["id"],
+    )
+    oauth = _stand_in_oauth(sandbox)
+    assert oauth.revoke(issued["refresh_token"])  # e.g. the user uninstalled the app in Procore
+    client = ProcoreClient(sandbox.url, auth.UserTokenProvider.for_user(store, oauth, user["id"]))
+    with pytest.raises(errors.ReconnectRequired):
+        client.me()
+    assert store.get(user_owner(user["id"])) is None
+    # disconnect after that is harmless
+    assert auth.disconnect(store, oauth, user_owner(user["id"])) is False
+    db.conn.close()

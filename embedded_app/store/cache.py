@@ -153,3 +153,89 @@ def set_cursor(
     if full_at is not None:
         row["full_at"] = full_at
     db.table("sync_cursors").upsert(row, pk=("company_id", "resource", "scope"), alter=True)
+
+
+# --------------------------------------------------------------------------------------------- sync helpers
+# Added for the sync (embedded_app/sync.py). Every query is scoped by company id.
+
+CACHE_TABLE_NAMES = ("projects", "vendors", "prime_contracts", "payment_applications", "contract_payments")
+
+
+def cached_versions(
+    db: sqlite_utils.Database, table: str, company_id: int, **scope: int
+) -> dict[int, tuple[str, dict[str, Any]]]:
+    """``{id: (updated_at, record)}`` of the cached rows of ``table`` in one company (and optional scope)."""
+    if table not in CACHE_TABLE_NAMES:
+        raise ValueError(f"not a cache table: {table}")
+    where, params = ["company_id = ?"], [company_id]
+    for column, value in scope.items():
+        if column not in {"project_id", "contract_id"}:
+            raise ValueError(f"not a scope column: {column}")
+        where.append(f"{column} = ?")
+        params.append(value)
+    return {
+        int(row[0]): (row[1] or "", json.loads(row[2]))
+        for row in db.execute(f"select id, updated_at, data from {table} where {' and '.join(where)}", params)
+    }
+
+
+def delete_ids(db: sqlite_utils.Database, table: str, company_id: int, ids: Iterable[int]) -> int:
+    """Delete the given ids of one company from a cache table (records Procore reports as deleted)."""
+    if table not in CACHE_TABLE_NAMES:
+        raise ValueError(f"not a cache table: {table}")
+    gone = [int(i) for i in ids]
+    for start in range(0, len(gone), 500):
+        chunk = gone[start:start + 500]
+        db.execute(
+            f"delete from {table} where company_id = ? and id in ({','.join('?' * len(chunk))})",
+            [company_id, *chunk],
+        )
+    return len(gone)
+
+
+def delete_project_data(db: sqlite_utils.Database, company_id: int, project_id: int) -> None:
+    """Forget one project's cached records and sync cursors (the project is gone or no longer visible)."""
+    for table in ("prime_contracts", "payment_applications", "contract_payments"):
+        db.execute(f"delete from {table} where company_id = ? and project_id = ?", [company_id, project_id])
+    db.execute("delete from projects where company_id = ? and id = ?", [company_id, project_id])
+    db.execute("delete from sync_cursors where company_id = ? and scope = ?", [company_id, f"project:{project_id}"])
+    db.execute(
+        "delete from sync_cursors where company_id = ? and scope like ?", [company_id, f"project:{project_id}:%"]
+    )
+
+
+def delete_payments_of_missing_contracts(
+    db: sqlite_utils.Database, company_id: int, project_id: int, contract_ids: Iterable[int]
+) -> int:
+    keep = sorted({int(i) for i in contract_ids})
+    marks = ",".join("?" * len(keep)) or "null"
+    cursor = db.execute(
+        f"delete from contract_payments where company_id = ? and project_id = ? and contract_id not in ({marks})",
+        [company_id, project_id, *keep],
+    )
+    return cursor.rowcount
+
+
+def has_cached_data(db: sqlite_utils.Database, company_id: int) -> bool:
+    return db.execute("select 1 from projects where company_id = ? limit 1", [company_id]).fetchone() is not None
+
+
+def save_sync_run(db: sqlite_utils.Database, run: dict[str, Any]) -> None:
+    """Insert or update a row of ``sync_runs`` (``id`` required; other columns as given)."""
+    db.table("sync_runs").upsert(dict(run), pk="id", alter=True)
+
+
+def get_sync_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("select * from sync_runs where id = ?", [run_id]))
+    return rows[0] if rows else None
+
+
+def latest_sync_run(
+    db: sqlite_utils.Database, company_id: int, status: str | None = None
+) -> dict[str, Any] | None:
+    sql, params = "select * from sync_runs where company_id = ?", [company_id]
+    if status is not None:
+        sql += " and status = ?"
+        params.append(status)
+    rows = list(db.query(sql + " order by started_at desc, rowid desc limit 1", params))
+    return rows[0] if rows else None
