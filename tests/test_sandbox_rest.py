@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -283,3 +284,22 @@ def test_vendors_and_webhooks(sandbox):
     bad = api.send("POST", "/rest/v1.0/webhooks/hooks", {"company_id": COMPANY_A, "hook": {
         "namespace": "Bad Name", "destination_url": "ftp://x"}})
     assert bad.status_code == 422 and set(bad.json()["errors"]) == {"namespace", "destination_url"}
+
+
+def test_concurrent_requests_are_all_served_and_counted(make_sandbox):
+    box = make_sandbox(spike_limit=10_000)
+    api = Api(box, box.token()["access_token"])
+    project = _busiest_project(box)
+
+    def call(n: int) -> int:
+        if n % 3 == 0:
+            return api.send("POST", "/rest/v1.0/webhooks/hooks", {"company_id": COMPANY_A, "hook": {
+                "namespace": f"ns-{n}", "destination_url": "http://localhost/hook"}}).status_code
+        return api.get("/rest/v1.0/prime_contracts", project_id=project["id"]).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(call, range(30)))
+    assert statuses.count(201) == 10 and statuses.count(200) == 20
+    assert box.state.request_count == 30
+    hooks = api.get("/rest/v1.0/webhooks/hooks", company_id=COMPANY_A).json()
+    assert len({h["id"] for h in hooks}) == 10

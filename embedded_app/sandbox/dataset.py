@@ -58,6 +58,8 @@ def parse_timestamp(value: str) -> datetime:
     text = value.strip()
     if len(text) == 10:
         text += "T00:00:00"
+    if len(text) > 19 and text[-6] == " ":  # "+01:00" that arrived through a query string as " 01:00"
+        text = text[:-6] + "+" + text[-5:]
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
