@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -115,12 +116,29 @@ def compute(
 
     ``receivables`` is what ``embedded_app.store.cache.load_receivables`` returns. Only records dated on or before
     ``as_of`` count. The work state (promises, contacts, disputes) is plain dataclasses. See docs/aging.md.
+
+    Python's cyclic garbage collector is paused while the report is built (it creates no reference cycles, and
+    scanning a company's worth of loaded records over and over costs about a third of the time); it is restored
+    on the way out.
     """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compute(receivables, as_of, policy, list(promises), list(contacts), list(disputes), company_id,
+                        project_id)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compute(
+    receivables: dict[str, Any], as_of: date, policy: Policy | None, promises: list[Promise],
+    contacts: list[Contact], disputes: list[Dispute], company_id: int | None, project_id: int | None,
+) -> AgingReport:
     policy = policy or Policy()
     prep = prepare(receivables, as_of, policy, project_id)
     edges = policy.bucket_edges
     ordinal = as_of.toordinal()
-    promises = list(promises)
 
     open_disputes: dict[int, Dispute] = {}
     for d in sorted(disputes, key=lambda d: (d.opened_on, str(d.id))):
