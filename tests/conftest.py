@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.engine",
     "tests.fixtures.mail",
     "tests.fixtures.browser",
+    "tests.fixtures.webapp",
 ]
 
 

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
 from .. import charts, collections
-from ..store import get_db, runs
+from ..store import get_db
+from ..store.cache import has_cached_data, latest_sync_run
 from .context import company_id_arg, current_user_id, project_id_arg, require_company_access
 from .sync import status_context
 
@@ -103,9 +104,9 @@ def collections_tab():
     ctx: dict[str, Any] = {
         "company": company, "company_id": company_id, "fixed_project_id": fixed_project_id,
         "project_id": project_id, "section": section, "sections": SECTIONS,
-        **status_context(company_id, runs.latest_run(db, company_id)),
+        **status_context(company_id, latest_sync_run(db, company_id)),
     }
-    ctx["has_data"] = runs.has_cache(db, company_id)
+    ctx["has_data"] = has_cached_data(db, company_id)
     if ctx["has_data"]:
         ctx.update(_tab_data(company_id, project_id, fixed_project_id, section))
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "section":
@@ -210,7 +211,7 @@ def _panel_context(company_id: int, project_id: int | None):
                 customer, contract = c, k
     if customer is None:
         return render_template("_panel_empty.html", view=view, record_id=record_id,
-                               has_data=runs.has_cache(db, company_id))
+                               has_data=has_cached_data(db, company_id))
     invoices = [i for i in customer["invoices"] if i["contract_id"] == contract_id and i["open"] != "0.00"]
     contract_buckets = {b: sum(float(i["open"]) for i in invoices if i["bucket"] == b) for b in collections.BUCKETS}
     projects = collections.project_names(db, company_id)
