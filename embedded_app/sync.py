@@ -551,9 +551,10 @@ def start_background_sync(
 ) -> str:
     """Start ``run_sync`` in a daemon thread and return its run id at once (poll :func:`sync_status`).
 
-    ``open_db`` must open a **new** connection (SQLite connections stay in their thread); ``make_client`` builds
-    the client in the caller's context (e.g. a user's token provider). If a sync of that company is already
-    running in this process, its run id is returned instead of starting a second one.
+    ``open_db`` and ``make_client`` are called **inside the worker thread** (SQLite connections, including the
+    one a user token provider refreshes through, must stay in the thread that made them), so they must not
+    need a Flask request context: capture the config and user id in the closure. If a sync of that company is
+    already running in this process, its run id is returned instead of starting a second one.
     """
     company_id = int(company_id)
     with _RUNNING_GUARD:
@@ -561,7 +562,6 @@ def start_background_sync(
         if running is not None and running[1].is_alive():
             return running[0]
         run_id = uuid.uuid4().hex
-        client = make_client()
         db = open_db()
         cache.save_sync_run(
             db,
@@ -580,12 +580,26 @@ def start_background_sync(
 
         def work() -> None:
             thread_db = open_db()
+            client: ProcoreClient | None = None
             try:
+                client = make_client()
                 run_sync(thread_db, client, company_id, full=full, run_id=run_id)
-            except Exception:  # recorded in sync_runs by run_sync
-                log.warning("background sync of company %s failed", company_id, exc_info=False)
+            except Exception as exc:  # run_sync records its own failures; this covers make_client
+                log.warning("background sync of company %s failed: %s", company_id, _describe(exc))
+                if cache.get_sync_run(thread_db, run_id).get("status") in ("queued", "running"):
+                    cache.save_sync_run(
+                        thread_db,
+                        {
+                            "id": run_id,
+                            "status": "failed",
+                            "error": _describe(exc),
+                            "finished_at": _iso(_now()),
+                            "message": _describe(exc),
+                        },
+                    )
             finally:
-                client.close()
+                if client is not None:
+                    client.close()
                 thread_db.conn.close()
 
         thread = threading.Thread(target=work, name=f"sync-{company_id}", daemon=True)
