@@ -6,10 +6,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, errors, formatting, pages, sync
+    from . import auth, errors, formatting, outreach, pages, sync, worklog
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(sync.bp)
+    app.register_blueprint(worklog.bp)
+    app.register_blueprint(outreach.bp)
     errors.init_app(app)
     formatting.init_app(app)
