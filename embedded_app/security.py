@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, abort, current_app, g, request, session
@@ -78,8 +78,9 @@ def _content_security_policy(app: Flask) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SESSION_COOKIE_NAME", "collections_session")
     app.config.update(
+        SESSION_COOKIE_NAME="collections_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
         SESSION_COOKIE_SAMESITE="None",
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_PARTITIONED=True,

@@ -26,6 +26,7 @@ def test_host_page_frames_the_app_with_security_headers(demo_stack, page):
     assert "*" not in ancestors
     assert "hx-request" in headers["vary"].lower()
     cookie = headers["set-cookie"].lower()
+    assert cookie.startswith("collections_session=")
     for attribute in ("samesite=none", "secure", "partitioned", "httponly"):
         assert attribute in cookie
     assert page.console_errors == []  # type: ignore[attr-defined]
