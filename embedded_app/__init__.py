@@ -36,6 +36,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import security, store, views
 
     store.init_app(app)
+    _reconcile_outbox(app.config["DATABASE"])
     security.init_app(app)
     views.init_app(app)
     return app
+
+
+def _reconcile_outbox(path: str) -> None:
+    """Settle emails a crashed process left in "sending" (failed if DATA never started, else uncertain for a
+    human to confirm), so a crash between SMTP accept and our record never resends anything."""
+    from . import outbox
+    from .store import open_db
+
+    db = open_db(path)
+    try:
+        outbox.reconcile(db)
+    finally:
+        db.conn.close()

@@ -212,6 +212,21 @@ def edit_draft(
     return {"version": version, "warnings": warnings}
 
 
+def pending_drafts(db: Database, company_id: int, *, customer_id: int | None = None) -> list[dict[str, Any]]:
+    """Drafts waiting for a human (not sent, queued or skipped), newest first, each as ``get_draft`` returns it."""
+    out = []
+    for ref in store.pending_drafts(db, company_id, customer_id=customer_id):
+        row = get_draft(db, company_id, int(ref["id"]))
+        if row is not None:
+            out.append(row)
+    return out
+
+
+def skip_draft(db: Database, company_id: int, draft_id: int, *, by: int | None) -> bool:
+    """Set a draft aside without sending (kept for audit). False if it was already skipped or unknown."""
+    return store.dismiss_draft(db, company_id, draft_id, by)
+
+
 # --- queue and deliver -----------------------------------------------------------------------------------------
 
 def queue_email(

@@ -43,11 +43,14 @@ def ensure_tables(db: sqlite_utils.Database) -> None:
                 "id": int, "company_id": int, "customer_id": int, "stage": str, "facts": str, "subject": str,
                 "body": str, "to_addrs": str, "cited_invoices": str, "source": str, "model": str, "usage": str,
                 "grounding_errors": str, "fallback_reason": str, "attempts": int, "created_by": int,
-                "created_at": str,
+                "created_at": str, "dismissed_at": str, "dismissed_by": int,
             },
             pk="id",
         )
         drafts.create_index(["company_id", "customer_id", "created_at"], if_not_exists=True)
+    elif "dismissed_at" not in drafts.columns_dict:  # databases made before drafts could be skipped
+        drafts.add_column("dismissed_at", str)
+        drafts.add_column("dismissed_by", int)
     versions = db.table("draft_versions", pk="id")
     if not versions.exists():
         versions.create(
@@ -105,6 +108,31 @@ def get_draft(db: sqlite_utils.Database, company_id: int, draft_id: int) -> dict
     for column in ("facts", "to_addrs", "cited_invoices", "usage", "grounding_errors"):
         row[column] = json.loads(row[column]) if row.get(column) else None
     return row
+
+
+def pending_drafts(
+    db: sqlite_utils.Database, company_id: int, *, customer_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Draft ids (newest first) neither skipped nor handed to the outbox (a cancelled row does not count)."""
+    where, params = ["d.company_id = ?", "d.dismissed_at is null"], [company_id]
+    if customer_id is not None:
+        where.append("d.customer_id = ?")
+        params.append(customer_id)
+    rows = db.query(
+        f"select d.id, d.customer_id, d.stage from drafts d where {' and '.join(where)} and not exists ("
+        "select 1 from outbox o where o.company_id = d.company_id and o.draft_id = d.id "
+        "and o.status != 'cancelled') order by d.id desc",
+        params,
+    )
+    return list(rows)
+
+
+def dismiss_draft(db: sqlite_utils.Database, company_id: int, draft_id: int, by: int | None) -> bool:
+    return _write(
+        db, "update drafts set dismissed_at = ?, dismissed_by = ? where company_id = ? and id = ? "
+        "and dismissed_at is null",
+        [utcnow_iso(), by, company_id, draft_id],
+    ) == 1
 
 
 def draft_versions(db: sqlite_utils.Database, company_id: int, draft_id: int) -> list[dict[str, Any]]:
