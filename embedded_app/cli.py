@@ -1,4 +1,4 @@
-"""Command line: ``python -m embedded_app sync|aging`` (a stable interface for scripts).
+"""Command line: ``python -m embedded_app sync|aging|outbox`` (a stable interface for scripts).
 
 Both commands authenticate as the service account (client credentials) from ``PROCORE_CLIENT_ID`` /
 ``PROCORE_CLIENT_SECRET`` against ``PROCORE_LOGIN_URL`` / ``PROCORE_API_URL``, and use the SQLite file in
@@ -210,6 +210,58 @@ def cmd_aging(
     return EXIT_OK
 
 
+def cmd_outbox(
+    company_id: int,
+    *,
+    deliver: bool = False,
+    reconcile: bool = False,
+    settings: Mapping[str, Any] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Settle interrupted sends (``reconcile``) and/or send the company's queued emails (``deliver``), logging
+    each sent one to Procore's Collections Log as the service account. Never resends an uncertain email."""
+    from . import outbox, outreach
+    from .crypto import SecretBox
+
+    settings = settings or config_module.from_env()
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    status = EXIT_OK
+    try:
+        db = open_db(settings["DATABASE"])
+        try:
+            if reconcile:
+                counts = outbox.reconcile(db)
+                out.write(f"reconciled: {counts['failed']} failed (safe to retry), {counts['uncertain']} uncertain "
+                          "(a person confirms them in Ready to send)\n")
+            if deliver:
+                box = SecretBox(settings.get("TOKEN_ENCRYPTION_KEY") or settings.get("SECRET_KEY") or "")
+                hook = outreach.collections_log_hook(
+                    db, company_id, lambda: service_client(settings, db, company_id=company_id))
+                try:
+                    rows = outreach.deliver_queued(db, company_id, box, hook)
+                except outbox.SendRefused as exc:
+                    raise CliError(f"error: nothing sent: {'; '.join(exc.reasons)}", EXIT_ERROR) from exc
+                for row in rows:
+                    line = f"outbox {row['id']}: {row['status']} {row['message_id']}"
+                    if row["status"] == "sent" and row.get("writeback_status") == "failed":
+                        line += f" (not logged in Procore: {row.get('writeback_error')})"
+                    elif row["status"] != "sent":
+                        line += f" ({row.get('last_error')})"
+                        status = EXIT_ERROR
+                    out.write(line + "\n")
+                out.write(f"delivered {sum(r['status'] == 'sent' for r in rows)} of {len(rows)} queued emails\n")
+        finally:
+            db.conn.close()
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        problem = _explain(exc, settings, company_id)
+        err.write(str(problem) + "\n")
+        return problem.code
+    return status
+
+
 def _date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -242,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_aging.add_argument("--as-of", type=_date, default=date.today(), help="aging date, YYYY-MM-DD (default today)")
     p_aging.add_argument("--json", action="store_true", help="print JSON (the only format for now)")
     p_aging.add_argument("--no-sync", action="store_true", help="never sync, even when the cache is empty")
+    p_outbox = sub.add_parser("outbox", help="settle interrupted sends and send queued reminder emails")
+    p_outbox.add_argument("--company-id", type=_positive_int, required=True, help="Procore company id")
+    p_outbox.add_argument("--deliver", action="store_true", help="send the company's queued emails (exactly once)")
+    p_outbox.add_argument("--reconcile", action="store_true",
+                          help="settle emails a crashed process left in 'sending' (never resends)")
     return parser
 
 
@@ -261,6 +318,11 @@ def main(
         return cmd_aging(
             args.company_id, args.as_of, sync=not args.no_sync, settings=settings, stdout=stdout, stderr=stderr
         )
+    if args.command == "outbox":
+        if not (args.deliver or args.reconcile):
+            build_parser().error("outbox: pass --deliver and/or --reconcile")
+        return cmd_outbox(args.company_id, deliver=args.deliver, reconcile=args.reconcile, settings=settings,
+                          stdout=stdout, stderr=stderr)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the commands
 
 

@@ -248,3 +248,35 @@ def test_failed_and_uncertain_sends_then_company_without_collections_log(
     # Drafts are scoped by company: this draft does not exist under Summit Ridge (which Priya also sees).
     assert client.get(f"/outreach/drafts/{first}?company_id={SUMMIT}", headers=ui.headers).status_code == 404
     db.conn.close()
+
+
+def test_cli_outbox_reconciles_and_delivers_queued_emails(sandbox, smtp_server: SmtpServer, tmp_path) -> None:
+    import io
+
+    from embedded_app import cli, outbox
+    from embedded_app.crypto import SecretBox
+    from embedded_app.drafting import draft, facts_from_customer
+
+    from .test_drafting import COMPANY, PROJECTS, customer
+
+    env = {"DATABASE": str(tmp_path / "cli.sqlite"), "SECRET_KEY": "cli-secret",
+           "PROCORE_API_URL": sandbox.url, "PROCORE_LOGIN_URL": sandbox.url,
+           "PROCORE_CLIENT_ID": "demo-service-account", "PROCORE_CLIENT_SECRET": "demo-service-secret"}
+    db = open_db(env["DATABASE"])
+    outbox.save_settings(db, SUMMIT, box=SecretBox("cli-secret"), updated_by=1, smtp_host=smtp_server.host,
+                         smtp_port=smtp_server.port, smtp_security="none", from_addr="ar@summit-ridge.test")
+    outbox.record_opt_in(db, SUMMIT, user_id=1, user_name="Alex Admin")
+    facts = facts_from_customer(customer(), company=COMPANY, projects=PROJECTS, as_of="2026-11-15")
+    row, _ = outbox.queue_draft(db, SUMMIT, outbox.save_draft(db, SUMMIT, facts, draft(facts), created_by=1),
+                                queued_by=1)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["outbox", "--company-id", str(SUMMIT), "--reconcile", "--deliver"], env, stdout=out, stderr=err)
+    assert code == cli.EXIT_OK, err.getvalue()
+    assert "reconciled: 0 failed" in out.getvalue() and "delivered 1 of 1" in out.getvalue()
+    assert f"outbox {row['id']}: sent {row['message_id']}" in out.getvalue()
+    # the seed has no project 101: the email is sent, the log failure is reported and kept for a retry
+    assert "not logged in Procore" in out.getvalue()
+    assert len(smtp_server.wait_for(1)) == 1
+    code = cli.main(["outbox", "--company-id", str(SUMMIT), "--deliver"], env, stdout=out, stderr=err)
+    assert code == cli.EXIT_OK and len(smtp_server.wait_for(2, timeout=0.5)) == 1
+    db.conn.close()
