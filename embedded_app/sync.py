@@ -548,8 +548,12 @@ def start_background_sync(
     company_id: int,
     *,
     full: bool = False,
+    after_sync: Callable[[Database, ProcoreClient], Any] | None = None,
 ) -> str:
     """Start ``run_sync`` in a daemon thread and return its run id at once (poll :func:`sync_status`).
+
+    ``after_sync(db, client)`` runs in the same thread after a successful sync (e.g. re-evaluating promises);
+    its failures are logged and never fail the sync.
 
     ``open_db`` and ``make_client`` are called **inside the worker thread** (SQLite connections, including the
     one a user token provider refreshes through, must stay in the thread that made them), so they must not
@@ -584,6 +588,11 @@ def start_background_sync(
             try:
                 client = make_client()
                 run_sync(thread_db, client, company_id, full=full, run_id=run_id)
+                if after_sync is not None:
+                    try:
+                        after_sync(thread_db, client)
+                    except Exception:
+                        log.exception("after-sync work of company %s failed", company_id)
             except Exception as exc:  # run_sync records its own failures; this covers make_client
                 log.warning("background sync of company %s failed: %s", company_id, _describe(exc))
                 if cache.get_sync_run(thread_db, run_id).get("status") in ("queued", "running"):

@@ -100,3 +100,14 @@ document.addEventListener("click", function (event) {
   button.setAttribute("aria-expanded", open ? "true" : "false");
   button.textContent = open ? "▾" : "▸";
 });
+
+// Work-log forms and buttons (data-swap-errors): show the app's plain-words error fragment in place instead of
+// dropping a 4xx/5xx answer (htmx does not swap error responses by default).
+document.addEventListener("htmx:beforeSwap", function (event) {
+  "use strict";
+  var elt = event.detail.elt;
+  if (event.detail.xhr.status >= 400 && elt && elt.closest && elt.closest("[data-swap-errors]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

@@ -76,7 +76,8 @@ def ensure(db: sqlite_utils.Database) -> None:
     companies = db.table("companies", pk="id")
     if not companies.exists():
         companies.create({"id": int, "name": str, "updated_at": str, "data": str}, pk="id")
-    from . import outbox, settings
+    from . import outbox, settings, worklog
 
     settings.ensure_tables(db)
     outbox.ensure_tables(db)
+    worklog.ensure_tables(db)

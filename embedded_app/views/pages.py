@@ -16,8 +16,8 @@ from .sync import status_context
 
 bp = Blueprint("pages", __name__)
 
-SECTIONS = [("aging", "Aging"), ("calls", "Needs a call"), ("queue", "Ready to send"), ("tasks", "Tasks"),
-            ("settings", "Settings")]
+SECTIONS = [("aging", "Aging"), ("calls", "Needs a call"), ("queue", "Ready to send"), ("promises", "Promises"),
+            ("tasks", "Tasks"), ("settings", "Settings")]
 COLUMNS = [
     ("name", "Customer"), ("current", "Current"), ("1_30", "1–30"), ("31_60", "31–60"), ("61_90", "61–90"),
     ("91_plus", "91+"), ("retainage", "Retainage"), ("unapplied_credit", "Credit"), ("days", "Days"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 
-from .. import connection
+from .. import connection, worklog
 from .. import sync as receivables_sync
 from ..procore.errors import ReconnectRequired
 from ..store import get_db, open_db
@@ -62,6 +62,7 @@ def start():
                                        company_id=company_id),
         company_id,
         full=request.form.get("full") == "1",
+        after_sync=lambda db, client: worklog.after_sync(db, client, company_id),
     )
     run = receivables_sync.sync_status(get_db(), run_id, company_id)
     return render_template("_sync_status.html", **status_context(company_id, run))
