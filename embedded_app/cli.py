@@ -1,4 +1,4 @@
-"""Command line: ``python -m embedded_app sync|aging|outbox`` (a stable interface for scripts).
+"""Command line: ``python -m embedded_app sync|aging|outbox|promises`` (a stable interface for scripts).
 
 Both commands authenticate as the service account (client credentials) from ``PROCORE_CLIENT_ID`` /
 ``PROCORE_CLIENT_SECRET`` against ``PROCORE_LOGIN_URL`` / ``PROCORE_API_URL``, and use the SQLite file in
@@ -146,6 +146,9 @@ def cmd_sync(
             with service_client(settings, db, company_id=company_id) as client:
                 check_company(client, company_id)
                 result = run_sync(db, client, company_id, full=full, progress=None if quiet else ProgressBar(err))
+                from . import worklog
+
+                worklog.after_sync(db, client, company_id)  # re-evaluate promises, write queued work-log entries
         finally:
             db.conn.close()
     except BaseException as exc:  # everything becomes one clear line
@@ -262,6 +265,54 @@ def cmd_outbox(
     return status
 
 
+def cmd_promises(
+    company_id: int,
+    *,
+    retry: bool = False,
+    as_of: date | None = None,
+    settings: Mapping[str, Any] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Re-evaluate the company's promises-to-pay on ``as_of`` (default today) and list every logged promise, call
+    and dispute with its Procore sync state; ``retry`` first writes queued entries to Procore (service account).
+    Exit 1 when entries are still pending sync afterwards."""
+    from . import worklog
+    from .store import worklog as worklog_store
+
+    settings = settings or config_module.from_env()
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        db = open_db(settings["DATABASE"])
+        try:
+            watched = worklog.watch(db, company_id, on=as_of)
+            if retry:
+                with service_client(settings, db, company_id=company_id) as client:
+                    check_company(client, company_id)
+                    summary = worklog.retry_pending(db, client, company_id, on=as_of)
+                out.write(f"written to Procore: {summary.synced}, still pending: {summary.failed}\n")
+                for problem in summary.errors:
+                    out.write(f"  {problem}\n")
+            for e in reversed(worklog_store.list_entries(db, company_id)):
+                what = {"promise": f"promise {e['amount']} by {e['promised_date']} "
+                                   f"({e.get('evaluated_status') or 'pending'})",
+                        "call": f"call: {e.get('outcome')}", "dispute": f"dispute on pay app {e.get('pay_app_id')} "
+                                                                      f"({e.get('status')})"}[e["kind"]]
+                state = e["sync_state"] + (f" as item {e['procore_item_id']}" if e.get("procore_item_id") else "")
+                out.write(f"{e['id']}: {e['created_on']} {e.get('customer_name')}: {what} · {state}\n")
+            pending = worklog.pending_count(db, company_id)
+            out.write(f"{watched.changed} promise outcomes changed; {pending} entries pending sync\n")
+        finally:
+            db.conn.close()
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        problem = _explain(exc, settings, company_id)
+        err.write(str(problem) + "\n")
+        return problem.code
+    return EXIT_ERROR if pending else EXIT_OK
+
+
 def _date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -299,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_outbox.add_argument("--deliver", action="store_true", help="send the company's queued emails (exactly once)")
     p_outbox.add_argument("--reconcile", action="store_true",
                           help="settle emails a crashed process left in 'sending' (never resends)")
+    p_promises = sub.add_parser("promises", help="re-evaluate promises-to-pay and list the work log's sync state")
+    p_promises.add_argument("--company-id", type=_positive_int, required=True, help="Procore company id")
+    p_promises.add_argument("--retry", action="store_true", help="write entries pending sync to Procore now")
+    p_promises.add_argument("--as-of", type=_date, default=None, help="evaluate on this date (default today)")
     return parser
 
 
@@ -323,6 +378,9 @@ def main(
             build_parser().error("outbox: pass --deliver and/or --reconcile")
         return cmd_outbox(args.company_id, deliver=args.deliver, reconcile=args.reconcile, settings=settings,
                           stdout=stdout, stderr=stderr)
+    if args.command == "promises":
+        return cmd_promises(args.company_id, retry=args.retry, as_of=args.as_of, settings=settings, stdout=stdout,
+                            stderr=stderr)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the commands
 
 

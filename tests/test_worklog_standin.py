@@ -261,3 +261,29 @@ def test_company_without_collections_log_explains_the_set_up_and_keeps_the_entry
     from embedded_app import sync
 
     sync.wait_for_background_sync(HARBORLINE, 120)
+
+
+def test_cli_promises_retry_writes_queued_entries_as_the_service_account(fast_sandbox, service_settings,
+                                                                          make_service_client):
+    import io
+
+    from embedded_app import cli
+
+    settings = service_settings(fast_sandbox)
+    assert cli.cmd_sync(SUMMIT, settings=settings, quiet=True) == cli.EXIT_OK
+    db = open_db(settings["DATABASE"])
+    report = worklog.build_report(db, SUMMIT, as_of=TODAY).to_json()
+    customer = next(c for c in report["customers"] if worklog.open_invoices(c))
+    logged = worklog.log_promise(db, None, SUMMIT, None, customer_id=customer["id"], amount="100.00",
+                                 promised_date=TODAY + timedelta(days=3))  # no client: queued
+    assert logged.entry["sync_state"] == "pending_sync"
+    out = io.StringIO()
+    assert cli.cmd_promises(SUMMIT, settings=settings, stdout=out) == cli.EXIT_ERROR  # still pending
+    assert "1 entries pending sync" in out.getvalue()
+    out = io.StringIO()
+    assert cli.main(["promises", "--company-id", str(SUMMIT), "--retry"], environ=settings, stdout=out) == 0
+    assert "written to Procore: 1" in out.getvalue()
+    entry = store.get(db, SUMMIT, logged.entry["id"])
+    service = make_service_client(fast_sandbox)
+    [item] = [i for i in _items(service, entry["project_id"]) if i["id"] == entry["procore_item_id"]]
+    assert item["due_date"] == (TODAY + timedelta(days=3)).isoformat()
