@@ -231,7 +231,12 @@ _LAST = [
 
 _STREETS = ["Ave", "Blvd", "St"]
 PAYMENT_TERMS = ["Net 30", "Net 30", "Net 45", "Due on receipt", "30 days", "", "Net 60", "Net 30"]
-PROFILES = ["prompt", "prompt", "slow", "slow", "partial", "troubled", "prompt", "slow", "partial"]
+# An owner's payment habit (drawn once per owner; keep the list's length, it is part of the random stream):
+# "prompt" pays on or about the due date, "steady" within a month after it, "partial" short-pays and settles the
+# rest a month or two later. On top of that each company has a couple of "chronic" slow payers (see
+# ``_build_payments``).
+PROFILES = ["prompt", "prompt", "steady", "prompt", "partial", "steady", "prompt", "steady", "prompt"]
+CHRONIC_PER_COMPANY = 2
 
 
 def money(value: Decimal) -> str:
@@ -609,7 +614,7 @@ def build_seed(scale: int = 1, seed: int = 20261204) -> dict[str, Any]:
         invoice_seq[company_id] += 1
         pay_apps.append(app)
     pay_apps.sort(key=lambda a: a["id"])
-    _build_payments(rng, ids, anchor, prime_contracts, pay_apps, vendor_profile, payments)
+    _build_payments(rng, ids, anchor, projects, prime_contracts, pay_apps, vendor_profile, payments, scale)
     payments.sort(key=lambda p: p["id"])
 
     return {
@@ -871,49 +876,105 @@ def _build_payments(
     rng: random.Random,
     ids: _Ids,
     anchor: date,
+    projects: list[dict[str, Any]],
     contracts: list[dict[str, Any]],
     apps: list[dict[str, Any]],
     vendor_profile: dict[int, str],
     payments: list[dict[str, Any]],
+    scale: int,
 ) -> None:
+    """Payments received up to the anchor, by the owner's payment habit (see :data:`PROFILES`).
+
+    Per company, on top of each owner's habit: :data:`CHRONIC_PER_COMPANY` chronic slow payers among the owners
+    still being billed, 1–3 "disputes in waiting" (a progress invoice 4–14 months old that was never paid), and one
+    overpayment (an owner who paid a pay app gross of retainage on a job that is otherwise paid off: an unapplied
+    credit).
+    """
+    company_of = {p["id"]: p["company_id"] for p in projects}
+    # who is chronic, which invoices are disputed, who overpaid: drawn from their own stream, so tuning the
+    # payment timings below does not reshuffle them
+    choose = random.Random(rng.getrandbits(64))
     by_contract: dict[int, list[dict[str, Any]]] = {}
     for app in apps:
         by_contract.setdefault(app["contract"]["id"], []).append(app)
+    for contract_apps in by_contract.values():
+        contract_apps.sort(key=lambda a: a["number"])
+
+    profile_of = dict(vendor_profile)
+    disputed: set[int] = set()
+    recent = anchor - timedelta(days=120)
+    for company_id in sorted(set(company_of.values())):
+        company_contracts = [c for c in contracts if company_of[c["project_id"]] == company_id]
+        billing_owners = sorted(
+            {
+                c["vendor"]["id"]
+                for c in company_contracts
+                if any(
+                    a["status"] == "approved" and date.fromisoformat(a["billing_date"]) >= recent
+                    for a in by_contract.get(c["id"], [])
+                )
+            }
+        )
+        for vendor_id in choose.sample(billing_owners, min(len(billing_owners), CHRONIC_PER_COMPANY * scale)):
+            profile_of[vendor_id] = "chronic"
+        candidates = [
+            a
+            for c in company_contracts
+            if profile_of[c["vendor"]["id"]] != "chronic"
+            for a in by_contract.get(c["id"], [])
+            if a["status"] == "approved"
+            and not a.get("is_retainage_release")
+            and 120 <= (anchor - date.fromisoformat(a["billing_date"])).days <= 430
+            and Decimal("150000") <= Decimal(a["g702"]["current_payment_due"]) <= Decimal("900000")
+        ]
+        candidates.sort(key=lambda a: a["id"])
+        for app in choose.sample(candidates, min(len(candidates), choose.randint(1, 3) * scale)):
+            disputed.add(app["id"])
+
+    paid_off: list[tuple[dict[str, Any], dict[str, Any], date]] = []  # (contract, last progress app, paid on)
     for contract in contracts:
-        contract_apps = sorted(by_contract.get(contract["id"], []), key=lambda a: a["number"])
-        profile = vendor_profile[contract["vendor"]["id"]]
+        contract_apps = by_contract.get(contract["id"], [])
+        profile = profile_of[contract["vendor"]["id"]]
         days = terms_days(contract["payment_terms"])
+        has_dispute = any(a["id"] in disputed for a in contract_apps)
         seq = 0
-        carry: list[tuple[dict[str, Any], Decimal]] = []  # slow payers sometimes pay two invoices at once
+        all_paid = True
+        last_progress: tuple[dict[str, Any], date] | None = None
+        carry: list[tuple[dict[str, Any], Decimal]] = []  # steady payers now and then pay two invoices at once
         for app in contract_apps:
             due = Decimal(app["g702"]["current_payment_due"])
             if app["status"] != "approved" or due <= 0:
                 continue
             billing = date.fromisoformat(app["billing_date"])
-            if profile == "prompt":
-                plan = [(rng.randint(max(5, days - 12), max(12, days + 4)), due)]
-            elif profile == "slow":
-                plan = [(rng.randint(days + 8, days + 65), due)]
-            elif profile == "partial":
-                first = (due * Decimal(str(round(rng.uniform(0.5, 0.9), 2)))).quantize(CENT)
-                plan = [(rng.randint(days, days + 25), first)]
-                if rng.random() < 0.8:
-                    plan.append((rng.randint(days + 35, days + 100), due - first))
-            else:  # troubled
-                if rng.random() < 0.3:
-                    continue  # never paid
-                plan = [(rng.randint(days + 45, days + 150), due)]
+            if app["id"] in disputed:
+                all_paid = False
+                continue
             if app.get("is_retainage_release"):
-                plan = [(rng.randint(days + 10, days + 75), due)]
-            if profile == "slow" and not carry and rng.random() < 0.12:
+                plan = [(days + rng.randint(-5, 40), due)]
+            elif profile == "prompt":  # on or about the due date
+                plan = [(max(days + rng.randint(-10, 4), rng.randint(8, 16)), due)]
+            elif profile == "steady":  # within a month after the due date
+                plan = [(max(days + rng.randint(-4, 22), rng.randint(18, 28)), due)]
+            elif profile == "partial":  # most of it on time, the rest a month or two later (now and then never)
+                first = (due * Decimal(str(round(rng.uniform(0.6, 0.92), 2)))).quantize(CENT)
+                plan = [(max(days + rng.randint(-3, 15), 14), first)]
+                if rng.random() < 0.96:
+                    plan.append((days + rng.randint(25, 60), due - first))
+                else:
+                    all_paid = False
+            else:  # chronic: one to three months late, now and then much later
+                late = rng.randint(110, 200) if rng.random() < 0.1 else rng.randint(40, 100)
+                plan = [(days + late, due)]
+            if profile == "steady" and not carry and not has_dispute and rng.random() < 0.1:
                 carry.append((app, due))
                 continue
             for offset, amount in plan:
                 paid_on = billing + timedelta(days=max(0, offset))
                 if paid_on > anchor:
+                    all_paid = False
                     continue
                 seq += 1
-                lump = carry and offset == plan[0][0]
+                lump = bool(carry) and offset == plan[0][0]
                 if lump:
                     amount = amount + sum(a for _, a in carry)
                 payments.append(
@@ -927,10 +988,48 @@ def _build_payments(
                         seq,
                         anchor,
                         lump_of=[a for a, _ in carry] if lump else None,
+                        # keep the disputed invoice the old open one: later cash names its invoice
+                        matched=has_dispute,
                     )
                 )
                 if lump:
                     carry = []
+                if not app.get("is_retainage_release"):
+                    last_progress = (app, paid_on)
+        if carry:
+            all_paid = False
+        if contract["status"] == "Complete" and all_paid and last_progress is not None:
+            paid_off.append((contract, *last_progress))
+
+    for company_id in sorted(set(company_of.values())):
+        choices = [item for item in paid_off if company_of[item[0]["project_id"]] == company_id]
+        if not choices:
+            continue
+        contract, app, paid_on = choose.choice(choices)
+        g702 = app["g702"]
+        period_retainage = Decimal(g702["total_completed_and_stored_to_date"]) - Decimal(
+            g702["total_earned_less_retainage"]
+        )
+        previous = next(
+            (
+                a
+                for a in reversed(by_contract[contract["id"]])
+                if a["number"] < app["number"] and a["status"] == "approved"
+            ),
+            None,
+        )
+        if previous is not None:
+            period_retainage -= Decimal(previous["g702"]["total_retainage"])
+        if period_retainage <= 0:
+            continue
+        seq = sum(1 for p in payments if p["contract_id"] == contract["id"]) + 1
+        extra = _payment(rng, ids, contract, app, paid_on + timedelta(days=2), period_retainage, seq, anchor)
+        extra.update(
+            invoice_number=app["invoice_number"],
+            draw_request_number=app["number"],
+            notes=f"Paid pay app #{app['number']} gross of retainage (overpayment)",
+        )
+        payments.append(extra)
     for app in apps:
         app.pop("is_retainage_release", None)
 
@@ -945,6 +1044,7 @@ def _payment(
     seq: int,
     anchor: date,
     lump_of: list[dict[str, Any]] | None = None,
+    matched: bool = False,
 ) -> dict[str, Any]:
     method = rng.choices(["check", "electronic", "credit_card"], weights=[55, 42, 3])[0]
     roll = rng.random()
@@ -955,6 +1055,8 @@ def _payment(
         invoice_number, draw = None, None
         numbers = ", ".join(f"#{a['number']}" for a in [*lump_of, app])
         notes = f"One payment for pay apps {numbers}"
+    elif matched:
+        draw = None if roll < 0.2 else draw
     elif roll < 0.12:
         invoice_number = None
     elif roll < 0.20:
