@@ -17,6 +17,7 @@ and ``payments_received``) → payment applications → contract payments → ve
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .procore.client import ProcoreClient, RequestEvent
-from .procore.errors import ProcoreError
+from .procore.errors import Forbidden, ProcoreError
 from .store import Database, cache
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class SyncResult:
     seconds: float = 0.0
     resources: dict[str, ResourceCount] = field(default_factory=dict)
     error: str | None = None
+    # Projects Procore refused (403) for this user or service account: skipped, the rest of the sync goes on.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, resource: str) -> ResourceCount:
         return self.resources.setdefault(resource, ResourceCount())
@@ -463,7 +466,12 @@ def run_sync(
                 message=f"Project {index} of {len(project_ids)}: {name}",
             )
             project_stamp = _iso(_now())
-            batch = fetch_project(db, client, company_id, pid, full_pass=full_pass, counts=result)
+            try:
+                batch = fetch_project(db, client, company_id, pid, full_pass=full_pass, counts=result)
+            except Forbidden as exc:
+                # e.g. no permission to the Prime Contracts tool on this project: say so and keep going.
+                result.skipped.append({"project_id": pid, "project": name, "reason": exc.message})
+                continue
             save_project_batch(db, company_id, batch, project_stamp, counts=result)
 
         # 3. Vendors: the owners' contact details.
@@ -524,6 +532,7 @@ def run_sync(
                 "rate_limit_limit": client.rate_limit.limit,
                 "message": state.message,
                 "error": result.error,
+                "warnings": json.dumps(result.skipped) if result.skipped else None,
             },
         )
     return result

@@ -126,3 +126,33 @@ def test_panel_shows_the_contract_in_view(connected_client, standin_app):
         f"/panel?company_id={SUMMIT}&view=prime_contracts.payment_applications.detail&id={invoice['pay_app_id']}"
         f"&as_of={AS_OF}", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert f'data-contract-id="{contract["id"]}"' in by_pay_app
+
+
+def test_project_without_prime_contracts_permission_is_skipped_and_explained(make_sandbox, seed_dataset, tmp_path):
+    import copy
+
+    from embedded_app import create_app
+
+    from .fixtures.webapp import DANA
+
+    dataset = copy.deepcopy(seed_dataset)
+    summit_projects = sorted(p["id"] for p in dataset["projects"] if p["company_id"] == SUMMIT)
+    denied = summit_projects[0]
+    denied_name = next(p.get("display_name") or p["name"] for p in dataset["projects"] if p["id"] == denied)
+    for user in dataset["users"]:
+        if user["id"] == DANA:
+            user["denied_tools"] = {"prime_contracts": [denied]}
+    standin = make_sandbox(dataset, spike_limit=5000, hourly_limit=100000)
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "a.sqlite"),
+                      "PROCORE_API_URL": standin.url, "PROCORE_LOGIN_URL": standin.url})
+    client = app.test_client()
+    connect(client, standin.url, DANA)
+    done = sync_and_wait(client)
+    assert "Last refresh stopped" not in done["html"]
+    page = client.get(f"/collections?company_id={SUMMIT}&as_of={AS_OF}").get_data(as_text=True)
+    assert "Procore refused 1 project" in page
+    assert denied_name.replace("&", "&amp;") in page
+    assert "permission to access Prime Contracts" in page
+    db = open_db(app.config["DATABASE"])
+    assert not list(db.query("select id from payment_applications where project_id = ?", [denied]))
+    assert list(db.query("select id from payment_applications where project_id = ?", [summit_projects[1]]))

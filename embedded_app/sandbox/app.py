@@ -95,6 +95,9 @@ def _dec(value: Any) -> Decimal:
         return Decimal(0)
 
 
+TOOL_NAMES = {"prime_contracts": "Prime Contracts"}
+
+
 @dataclass
 class AccessToken:
     value: str
@@ -639,7 +642,9 @@ def create_sandbox_app(
             raise _message(403, f"{name} {company_id} does not match the Procore-Company-Id header")
         return company_id
 
-    def project_scope(value: Any) -> dict[str, Any]:
+    def project_scope(value: Any, tool: str | None = None) -> dict[str, Any]:
+        """The project named by ``value``, if the token may see it (and, with ``tool``, that Procore tool on it:
+        a user record may carry ``denied_tools: {"prime_contracts": [project ids]}``)."""
         project_id = _int_param("project_id", value)
         project = state.by_id["projects"].get(project_id or 0)
         if project is None:
@@ -649,6 +654,11 @@ def create_sandbox_app(
         client = state.clients.get(g.token.client_id) or {}
         if client.get("project_ids") is not None and project["id"] not in client["project_ids"]:
             raise _message(403, "The app has not been granted access to this project")
+        if tool and g.token.user_id is not None:
+            user = state.by_id["users"].get(g.token.user_id) or {}
+            if project["id"] in ((user.get("denied_tools") or {}).get(tool) or []):
+                tool_name = TOOL_NAMES.get(tool, tool)
+                raise _message(403, f"You do not have permission to access {tool_name} on this project")
         return project
 
     def contract_in(project: dict[str, Any], contract_id: Any) -> dict[str, Any]:
@@ -970,7 +980,7 @@ def create_sandbox_app(
     # --- REST: prime contracts ------------------------------------------------------------------------------
     @app.get("/rest/v1.0/prime_contracts")
     def prime_contracts() -> Any:
-        project = project_scope(request.args.get("project_id"))
+        project = project_scope(request.args.get("project_id"), tool="prime_contracts")
         records = _apply_common(state.children_of("prime_contracts", "project_id", project["id"]),
                                 {"status": lambda r: r.get("status"),
                                  "vendor_id": lambda r: (r.get("vendor") or {}).get("id")})
@@ -978,13 +988,13 @@ def create_sandbox_app(
 
     @app.get("/rest/v1.0/prime_contract/<int:contract_id>")
     def prime_contract_show(contract_id: int) -> Any:
-        project = project_scope(request.args.get("project_id"))
+        project = project_scope(request.args.get("project_id"), tool="prime_contracts")
         return jsonify(contract_out(contract_in(project, contract_id), show=True))
 
     @app.patch("/rest/v1.0/prime_contract/<int:contract_id>")
     def prime_contract_update(contract_id: int) -> Any:
         body = _body()
-        project = project_scope(request.args.get("project_id") or body.get("project_id"))
+        project = project_scope(request.args.get("project_id") or body.get("project_id"), tool="prime_contracts")
         contract = contract_in(project, contract_id)
         changes = body.get("prime_contract")
         if not isinstance(changes, dict) or not changes:
@@ -1048,18 +1058,18 @@ def create_sandbox_app(
 
     @app.get("/rest/v1.0/payment_applications")
     def payment_applications() -> Any:
-        project = project_scope(request.args.get("project_id"))
+        project = project_scope(request.args.get("project_id"), tool="prime_contracts")
         return _pay_app_list(state.children_of("payment_applications", "project_id", project["id"]))
 
     @app.get("/rest/v1.0/prime_contracts/<int:contract_id>/payment_applications")
     def contract_payment_applications(contract_id: int) -> Any:
-        project = project_scope(request.args.get("project_id"))
+        project = project_scope(request.args.get("project_id"), tool="prime_contracts")
         contract = contract_in(project, contract_id)
         return _pay_app_list(state.children_of("payment_applications", "contract_id", contract["id"]))
 
     @app.get("/rest/v1.0/payment_applications/<int:app_id>")
     def payment_application_show(app_id: int) -> Any:
-        project = project_scope(request.args.get("project_id"))
+        project = project_scope(request.args.get("project_id"), tool="prime_contracts")
         record = state.by_id["payment_applications"].get(app_id)
         if record is None or record.get("project_id") != project["id"]:
             raise _message(404, "Payment application not found")
@@ -1068,7 +1078,7 @@ def create_sandbox_app(
     # --- REST: contract payments ----------------------------------------------------------------------------
     @app.get("/rest/v1.0/contract_payments")
     def contract_payments() -> Any:
-        project = project_scope(request.args.get("project_id"))
+        project = project_scope(request.args.get("project_id"), tool="prime_contracts")
         contract = contract_in(project, request.args.get("contract_id"))
         records = _apply_common(state.children_of("contract_payments", "contract_id", contract["id"]))
         return _paginate(records)
@@ -1076,7 +1086,7 @@ def create_sandbox_app(
     @app.post("/rest/v1.0/contract_payments")
     def contract_payment_create() -> Any:
         body = _body()
-        project = project_scope(body.get("project_id") or request.args.get("project_id"))
+        project = project_scope(body.get("project_id") or request.args.get("project_id"), tool="prime_contracts")
         contract = contract_in(project, body.get("contract_id") or request.args.get("contract_id"))
         fields = body.get("contract_payment")
         if not isinstance(fields, dict) or not fields:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +40,9 @@ def relative_time(iso: str | None) -> str | None:
 def status_context(company_id: int, run: dict[str, Any] | None, just_finished: bool = False) -> dict[str, Any]:
     last = latest_sync_run(get_db(), company_id, status="succeeded")
     active = bool(run and run.get("status") in ("queued", "running"))
+    skipped = json.loads(last["warnings"]) if last and last.get("warnings") else []
     return {"company_id": company_id, "run": run, "sync_active": active, "just_finished": just_finished,
-            "last_synced": relative_time(last["finished_at"]) if last else None}
+            "last_synced": relative_time(last["finished_at"]) if last else None, "skipped_projects": skipped}
 
 
 def _connected_company() -> tuple[int, int]:
