@@ -14,11 +14,11 @@ from .store import Database
 from .store.cache import load_receivables
 
 BUCKETS = ("current", "1_30", "31_60", "61_90", "91_plus")
-STAGES = ("current", "reminder", "first_notice", "second_notice", "final_notice", "call")
+STAGES = ("current", "paused", "reminder", "first_notice", "second_notice", "final_notice", "call")
 STAGE_LABELS = {
     "current": "Current", "reminder": "Reminder", "first_notice": "First notice",
     "second_notice": "Second notice", "final_notice": "Final notice", "call": "Call",
-    "retainage_release": "Retainage release",
+    "retainage_release": "Retainage release", "paused": "Paused",
 }
 
 
