@@ -7,7 +7,7 @@ the strict Content-Security-Policy (``style-src 'self'``) holds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from html import escape
 
@@ -49,6 +49,18 @@ def _nice_max(value: float) -> float:
     return value
 
 
+def _grid(left: float, right: float, top: float, plot_h: float, ymax: float,
+          label: Callable[[float], str]) -> list[str]:
+    """Five horizontal gridlines with their axis labels."""
+    body: list[str] = []
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        body.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6e8"/>')
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#5c6366">'
+                    f"{escape(label(ymax * i / 4))}</text>")
+    return body
+
+
 def _frame(title: str, desc: str, width: int, height: int, body: list[str]) -> str:
     uid = "chart-" + hashlib.sha1(f"{title}|{desc}".encode()).hexdigest()[:10]
     return (
@@ -66,12 +78,7 @@ def aging_by_month(months: Sequence[str], buckets: Sequence[dict[str, object]], 
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(_num(b.get(k, 0)) for k in BUCKET_COLOURS) for b in buckets]
     ymax = _nice_max(max(totals, default=0))
-    body: list[str] = []
-    for i in range(5):
-        y = top + plot_h - plot_h * i / 4
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6e8"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#5c6366">'
-                    f"{escape(money_short(ymax * i / 4))}</text>")
+    body = _grid(left, width - right, top, plot_h, ymax, money_short)
     n = max(len(months), 1)
     slot = plot_w / n
     bar_w = slot * 0.7
@@ -107,12 +114,7 @@ def line(months: Sequence[str], values: Sequence[object], title: str, unit: str 
     plot_w, plot_h = width - left - right, height - top - bottom
     nums = [_num(v) for v in values]
     ymax = _nice_max(max(nums, default=0))
-    body: list[str] = []
-    for i in range(5):
-        y = top + plot_h - plot_h * i / 4
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6e8"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#5c6366">'
-                    f"{ymax * i / 4:.0f}</text>")
+    body = _grid(left, width - right, top, plot_h, ymax, lambda v: f"{v:.0f}")
     n = len(nums)
     step = plot_w / max(n - 1, 1)
     points = [(left + step * i, top + plot_h - plot_h * v / ymax) for i, v in enumerate(nums)]
