@@ -63,6 +63,13 @@ def _promises(report: Mapping[str, Any], customer_id: int) -> list[dict[str, Any
     ]
 
 
+def _emails_sent(db: Database, company_id: int, customer_id: int) -> list[dict[str, Any]]:
+    """Earlier reminders to this customer (prior contacts the draft may mention), oldest first, at most five."""
+    rows = outbox.outbox_rows(db, company_id, status="sent", customer_id=customer_id)[:5]
+    return [{"date": r["sent_at"][:10], "channel": "email", "summary": f"{r['stage'].replace('_', ' ')} emailed"}
+            for r in reversed(rows) if r.get("sent_at")]
+
+
 def draft_for_customer(
     db: Database,
     config: Mapping[str, Any],
@@ -81,7 +88,8 @@ def draft_for_customer(
         raise ValueError(f"{customer.get('name')}: nothing is due, so there is no reminder to draft")
     facts = facts_from_customer(
         dict(customer), company=company_facts(db, company_id, company_name), projects=dict(projects),
-        promises=_promises(report, int(customer["id"])), stage=chosen, as_of=report.get("as_of"),
+        promises=_promises(report, int(customer["id"])), contacts=_emails_sent(db, company_id, int(customer["id"])),
+        stage=chosen, as_of=report.get("as_of"),
     )
     if not facts.invoices and chosen != "retainage_release":
         raise ValueError(f"{customer.get('name')}: every open invoice is disputed or under a promise; "

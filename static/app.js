@@ -111,3 +111,12 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.isError = false;
   }
 });
+
+// Section tabs swap #section with htmx: keep aria-current on the tab that was chosen.
+document.addEventListener("click", function (event) {
+  "use strict";
+  var link = event.target.closest ? event.target.closest(".tabs a[hx-get]") : null;
+  if (!link) { return; }
+  link.parentNode.querySelectorAll("a[aria-current]").forEach(function (a) { a.removeAttribute("aria-current"); });
+  link.setAttribute("aria-current", "page");
+});

@@ -166,6 +166,14 @@ def test_gate_settings_test_email_edit_send_exactly_once_and_collections_log(
     assert f'id="draft-{draft_id}"' not in queue and row["message_id"] in queue
     history = ui.get("/outreach/history", customer_id=customer["id"])
     assert subject in history and row["message_id"] in history and "logged in Procore" in history
+    contract_id = next(i["contract_id"] for i in customer["invoices"] if i["open"] != "0.00")
+    panel = ui.get("/panel", view="prime_contracts.detail", id=contract_id)
+    assert "Draft reminder" in panel and f"/outreach/history?company_id={SUMMIT}&customer_id={customer['id']}" in panel
+    again_drafted = _html(ui.post("/outreach/drafts", {"customer_id": customer["id"]}))
+    assert "emailed" in next(db.query("select facts from drafts order by id desc limit 1"))["facts"]
+    redraft_id = int(re.search(r'data-draft-id="(\d+)"', again_drafted).group(1))
+    resend = _html(ui.post(f"/outreach/drafts/{redraft_id}/send"))  # same customer, stage, invoices and day
+    assert "was already queued today from another draft" in resend and len(smtp_server.wait_for(3, timeout=0.5)) == 2
 
     # Two Send requests racing for another customer: one email.
     other = _due_customer(report, email=True, skip=(customer["id"],))
