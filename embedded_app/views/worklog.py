@@ -4,12 +4,13 @@ retry button, and the helpers the panel history and the Promises section render 
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
 
 from .. import connection, worklog
+from ..engine import Policy
 from ..procore.client import ProcoreClient
 from ..store import get_db
 from ..store import worklog as store
@@ -123,7 +124,7 @@ def _submit(kind: str):
         return render_template(FORMS[kind], **ctx)
     return render_template("_worklog_result.html", logged=logged, entry=logged.entry, push=logged.push,
                            company_id=company_id, customer=customer, target=request.values.get("target", "panel"),
-                           log_title=COLLECTIONS_LOG_TITLE)
+                           log_title=COLLECTIONS_LOG_TITLE, grace_days=Policy().promise_grace_days)
 
 
 @bp.post("/promise")
@@ -209,5 +210,5 @@ def _template_helpers() -> dict[str, Any]:
         "worklog_history": _history, "worklog_promise_rows": _promise_rows, "worklog_status": _worklog_status,
         "worklog_entries": _entries, "worklog_outcome_labels": worklog.OUTCOME_LABELS,
         "worklog_call_outcomes": worklog.CALL_OUTCOMES, "worklog_field_labels": worklog.FIELD_LABELS,
-        "worklog_log_title": COLLECTIONS_LOG_TITLE, "worklog_today": lambda: date.today().isoformat(),
+        "worklog_log_title": COLLECTIONS_LOG_TITLE,
     }
