@@ -28,10 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .procore.client import ProcoreClient, RequestEvent
-from .procore.errors import Forbidden, ProcoreError
+from .procore.errors import Forbidden, ProcoreError, ReconnectRequired
 from .store import Database, cache
 
 log = logging.getLogger(__name__)
+
+RECONNECT_MESSAGE = "Reconnect to Procore: the connection expired or was revoked"
 
 # Re-read this much before the cursor: covers clock skew between us and Procore and records committed while the
 # previous run was listing. Costs no extra requests (the window still fits in one page).
@@ -540,6 +542,8 @@ def run_sync(
 
 def _describe(exc: BaseException) -> str:
     """A one-line, secret-free description for the UI and the sync_runs row."""
+    if isinstance(exc, ReconnectRequired):
+        return RECONNECT_MESSAGE
     if isinstance(exc, ProcoreError):
         return str(exc)
     return f"{type(exc).__name__}: the sync stopped unexpectedly"

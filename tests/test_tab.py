@@ -156,3 +156,14 @@ def test_project_without_prime_contracts_permission_is_skipped_and_explained(mak
     db = open_db(app.config["DATABASE"])
     assert not list(db.query("select id from payment_applications where project_id = ?", [denied]))
     assert list(db.query("select id from payment_applications where project_id = ?", [summit_projects[1]]))
+
+
+def test_revoked_connection_asks_to_reconnect_instead_of_failing(connected_client, standin_app):
+    db = open_db(standin_app.config["DATABASE"])
+    db.execute("delete from oauth_tokens")
+    db.conn.commit()
+    done = sync_and_wait(connected_client)
+    assert "Reconnect to Procore" in done["html"]
+    again = connected_client.get(f"/collections?company_id={SUMMIT}&reconnect=1").get_data(as_text=True)
+    assert "Connect to Procore" in again and "expired or was revoked" in again
+    assert "Traceback" not in done["html"]

@@ -94,8 +94,9 @@ def collections_tab():
     company_id = company_id_arg()
     fixed_project_id = project_id_arg()  # from Procore's project-level Apps menu
     user_id = current_user_id()
-    if user_id is None:
-        return render_template("connect.html", company_id=company_id, project_id=fixed_project_id, mode="tab")
+    if user_id is None or request.args.get("reconnect"):
+        return render_template("connect.html", company_id=company_id, project_id=fixed_project_id, mode="tab",
+                               reconnect=user_id is not None)
     company = require_company_access(user_id, company_id)
     db = get_db()
     section = request.args.get("section", "aging")
