@@ -234,6 +234,14 @@ def _save_and_push(db: Database, client: ProcoreClient | None, row: dict[str, An
     return Logged(entry, created, result)
 
 
+def _resubmitted(db: Database, client: ProcoreClient | None, entry: dict[str, Any]) -> Logged:
+    """The same form again (double click, or resubmitted after a failure): no new entry; push it if it waits."""
+    if client is None or entry["sync_state"] not in ("pending_sync", "failed"):
+        return Logged(entry, False)
+    result = push(db, client, entry["company_id"], entry["id"])
+    return Logged(store.get(db, entry["company_id"], entry["id"]) or entry, False, result)
+
+
 def new_key() -> str:
     """An idempotency key for a form (rendered into it, so a resubmission finds the same entry)."""
     return uuid.uuid4().hex
@@ -250,7 +258,7 @@ def log_promise(
     """Validate and log a promise-to-pay; write it to Procore when ``client`` is given (else leave it queued)."""
     on = on or today()
     if idem_key and (existing := store.get_by_key(db, company_id, idem_key)) is not None:
-        return Logged(existing, False)
+        return _resubmitted(db, client, existing)
     customer = _need_customer(db, company_id, customer_id, on)
     value, day, covered = validate_promise(customer, amount=amount, promised_date=promised_date,
                                            invoice_ids=invoice_ids, on=on, horizon_days=horizon_days)
@@ -280,7 +288,7 @@ def log_call(
     """Log a call: outcome (reached / voicemail / wrong number / dispute raised), note, next step date."""
     on = on or today()
     if idem_key and (existing := store.get_by_key(db, company_id, idem_key)) is not None:
-        return Logged(existing, False)
+        return _resubmitted(db, client, existing)
     customer = _need_customer(db, company_id, customer_id, on)
     errors: dict[str, str] = {}
     if outcome not in CALL_OUTCOMES:
@@ -316,7 +324,7 @@ def mark_disputed(
     """Mark one open invoice disputed: the ladder pauses for that invoice only; the rest keeps going."""
     on = on or today()
     if idem_key and (existing := store.get_by_key(db, company_id, idem_key)) is not None:
-        return Logged(existing, False)
+        return _resubmitted(db, client, existing)
     customer = _need_customer(db, company_id, customer_id, on)
     errors: dict[str, str] = {}
     try:
