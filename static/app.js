@@ -101,8 +101,8 @@ document.addEventListener("click", function (event) {
   button.textContent = open ? "▾" : "▸";
 });
 
-// Work-log forms and buttons (data-swap-errors): show the app's plain-words error fragment in place instead of
-// dropping a 4xx/5xx answer (htmx does not swap error responses by default).
+// Work-log forms and buttons (data-swap-errors): the app's plain-words error fragment is the answer to show in
+// place, not an htmx error (base.html's responseHandling already swaps 4xx/5xx).
 document.addEventListener("htmx:beforeSwap", function (event) {
   "use strict";
   var elt = event.detail.elt;
