@@ -59,9 +59,12 @@
       panel.textContent = "This panel only works inside Procore.";
       return;
     }
-    var lastContext = null;
+    var lastContext = null, lastKey = "", wasHidden = false;
+    function contextKey(c) { return [c.company_id, c.project_id, c.view, c.id].join("|"); }
+    function formOpen() { return !!document.querySelector("#panel-form form"); }
     function load(context) {
       lastContext = context;
+      lastKey = contextKey(context);
       var params = new URLSearchParams({
         company_id: String(context.company_id || panel.dataset.companyId || ""),
         project_id: String(context.project_id || panel.dataset.projectId || ""),
@@ -74,9 +77,14 @@
       if (event.origin !== parentOrigin || event.source !== window.parent) { return; }
       var data = event.data || {};
       if (data.type === "setup" && data.context) {
-        load(data.context);
-      } else if (data.type === "sidepanel:app:visible" && lastContext) {
-        load(lastContext);
+        // A new record in view: follow it. The same record again: keep what is on screen.
+        if (contextKey(data.context) !== lastKey) { load(data.context); }
+      } else if (data.type === "sidepanel:app:hidden") {
+        wasHidden = true;
+      } else if (data.type === "sidepanel:app:visible") {
+        // Shown again after being hidden: refresh, unless the bookkeeper is in the middle of a form.
+        if (wasHidden && lastContext && !formOpen()) { load(lastContext); }
+        wasHidden = false;
       }
     });
     window.parent.postMessage({ type: "initialize" }, parentOrigin);
