@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from datetime import date
+from decimal import Decimal
 
 from embedded_app import collections
 from embedded_app.store import open_db
@@ -167,3 +168,16 @@ def test_revoked_connection_asks_to_reconnect_instead_of_failing(connected_clien
     again = connected_client.get(f"/collections?company_id={SUMMIT}&reconnect=1").get_data(as_text=True)
     assert "Connect to Procore" in again and "expired or was revoked" in again
     assert "Traceback" not in done["html"]
+
+
+def test_cei_header_uses_the_last_complete_month(connected_client, standin_app):
+    sync_and_wait(connected_client)
+    db = open_db(standin_app.config["DATABASE"])
+    for as_of, month_index in (("2026-12-04", -2), ("2026-11-30", -1)):
+        report = collections.build_report(db, SUMMIT, as_of=date.fromisoformat(as_of)).to_json()
+        point = report["metrics"]["history"][month_index]
+        assert point["month"] == "2026-11"
+        html = connected_client.get(f"/collections?company_id={SUMMIT}&as_of={as_of}").get_data(as_text=True)
+        shown = re.search(r'<span class="label">CEI \(Nov 2026\)</span><span class="value">([^<]+)</span>', html)
+        assert shown, as_of
+        assert shown.group(1) == f"{Decimal(point['cei']):.0f} %"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -82,6 +82,21 @@ def _chart_svgs(report: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _cei_shown(report: dict[str, Any]) -> tuple[str, Any]:
+    """CEI of the last complete month (the as-of month only when the as-of date is its last day)."""
+    history = report["metrics"].get("history") or []
+    as_of = date.fromisoformat(report["as_of"])
+    month_complete = (as_of + timedelta(days=1)).day == 1
+    if not month_complete and len(history) >= 2:
+        point = history[-2]
+    elif history:
+        point = history[-1]
+    else:
+        return "CEI", report["metrics"].get("cei")
+    label = date.fromisoformat(point["date"]).strftime("%b %Y")
+    return f"CEI ({label})", point.get("cei")
+
+
 def _dso_trend(report: dict[str, Any]) -> float | None:
     history = report["metrics"].get("history") or []
     if len(history) < 2 or history[-1].get("countback_dso") is None or history[-2].get("countback_dso") is None:
@@ -159,6 +174,7 @@ def _tab_data(company_id: int, project_id: int | None, fixed_project_id: int | N
         "section_url": section_url, "sort_url": sort_url, "procore_pay_app_url": procore_pay_app_url,
         "csv_url": url_for("pages.aging_csv") + "?" + urlencode(base),
         "charts": _chart_svgs(report) if section == "aging" else {}, "dso_trend": _dso_trend(report),
+        "cei": _cei_shown(report),
     }
 
 
