@@ -85,5 +85,6 @@ def next_action(
         if nxt > as_of:
             return NextAction("wait", nxt, f"last contact on {last.sent_on.isoformat()} ({last.kind}); minimum gap "
                                            f"{policy.min_contact_gap_days} days")
-    verb = "call the customer" if stage == "call" else f"send the {stage.replace('_', ' ')}"
-    return NextAction(TEMPLATE[stage], as_of, f"{verb}: customer is at {stage.replace('_', ' ')}")
+    if stage == "call":
+        return NextAction(TEMPLATE[stage], as_of, "call the customer: reminders have run their course")
+    return NextAction(TEMPLATE[stage], as_of, f"send the {stage.replace('_', ' ')}")
