@@ -83,10 +83,7 @@ def complete():
         abort(400, description="This sign-in was started from another window. Press “Connect to Procore” again.")
     sid = security.session_id(create=True)
     sessions.bind_user(get_db(), sid, int(data["user_id"]))
-    target = request.form.get("next") or request.referrer or url_for("pages.install")
-    if not target.startswith(current_app.config["PUBLIC_URL"]) and not target.startswith("/"):
-        target = url_for("pages.install")
-    return redirect(target)
+    return redirect(_local_path(request.form.get("next")))
 
 
 @bp.post("/disconnect")
@@ -96,7 +93,14 @@ def disconnect():
     if user_id is not None:
         connection.disconnect_user(get_db(), current_app.config, user_id)
     session.clear()
-    return redirect(request.referrer or url_for("pages.install"))
+    return redirect(_local_path(request.form.get("next")))
+
+
+def _local_path(target: str | None) -> str:
+    """Only a path on this app: never an open redirect to another site ("//host", "/\\host", "https://…")."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("pages.install")
 
 
 def connect_nonce() -> str:
