@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -106,5 +107,30 @@ def test_tab_connect_sync_totals_filter_and_panel(demo_stack, page, tmp_path):
     picker.select_option(other)
     panel.locator(f'[data-contract-id="{other}"], .panel-empty').first.wait_for(timeout=15000)
 
+    errors = page.console_errors  # type: ignore[attr-defined]
+    assert not errors, "\n".join(errors)
+
+
+def test_sign_in_works_when_procore_returns_the_code_in_the_fragment(demo_stack, page):
+    """Procore's docs say the code arrives as a URL fragment; the callback page must cope with both."""
+    rewritten: list[str] = []
+
+    def to_fragment(route, request):
+        if request.method != "POST":
+            route.continue_()
+            return
+        # The consent form's answer is a redirect to ?code=…&state=…: hand the browser #code=…&state=… instead.
+        answer = route.fetch(max_redirects=0)
+        location = answer.headers["location"]
+        rewritten.append(location)
+        path, query = location.split("?", 1)
+        route.fulfill(status=302, headers={"Location": f"{path}#{query}"})
+
+    page.context.route(re.compile(r"/oauth/authorize$"), to_fragment)
+    page.goto(demo_stack.host_url + "/")
+    frame = page.frame_locator("#fullscreen-app")
+    connect_in_popup(page, frame)
+    frame.get_by_text("Welcome to Collections").wait_for(timeout=15000)
+    assert len(rewritten) == 1 and "code=" in rewritten[0]
     errors = page.console_errors  # type: ignore[attr-defined]
     assert not errors, "\n".join(errors)
