@@ -100,6 +100,15 @@ def test_tab_connect_sync_totals_filter_and_panel(demo_stack, page, tmp_path):
     assert panel.get_by_text(customer["name"], exact=False).count() >= 1
     page.screenshot(path=str(ARTIFACTS / "side-panel.png"))
 
+    # Hiding and showing the panel (Procore sends hidden/visible) never wipes a half-filled form.
+    panel.get_by_role("button", name="Log call").click()
+    note = panel.get_by_label("Note")
+    note.fill("Spoke to AP, cheque run on Friday")
+    page.get_by_role("button", name="Hide panel").click()
+    page.get_by_role("button", name="Show panel").click()
+    page.wait_for_timeout(500)
+    assert note.input_value() == "Spoke to AP, cheque run on Friday"
+
     # Navigating to another contract sends a new setup context: the panel follows without a reload.
     picker = page.locator("#contract-picker")
     other = picker.locator("option").nth(1 if picker.input_value() != picker.locator("option").nth(1)

@@ -20,6 +20,16 @@
         frame.contentWindow.postMessage({ type: "sidepanel:app:visible" }, appOrigin);
       }
     });
+    var toggle = document.getElementById("toggle-panel");
+    if (toggle) {
+      toggle.addEventListener("click", function () {
+        var aside = frame.parentElement;
+        var hide = !aside.hidden;
+        aside.hidden = hide;
+        toggle.textContent = hide ? "Show panel" : "Hide panel";
+        frame.contentWindow.postMessage({ type: hide ? "sidepanel:app:hidden" : "sidepanel:app:visible" }, appOrigin);
+      });
+    }
     var picker = document.getElementById("contract-picker");
     if (picker) {
       picker.addEventListener("change", function () {
