@@ -49,6 +49,7 @@ OUTCOME_LABELS = {
 }
 FIELD_LABELS = {"stage": "Collections stage", "next_promise": "Next promised payment"}
 MAX_NOTE = 4000
+MAX_AMOUNT_DIGITS = 15  # an amount with more digits before the point than this is no real promise
 
 
 def today() -> date:
@@ -168,6 +169,8 @@ def validate_promise(
         errors["amount"] = "Enter the amount promised as a number, for example 12500.00."
     elif value <= 0:
         errors["amount"] = "The amount promised must be more than $0.00."
+    elif value > balance and value.adjusted() >= MAX_AMOUNT_DIGITS:  # e.g. 1e999999: cannot even be formatted
+        errors["amount"] = f"The amount promised is more than the open balance of {_money(balance)}."
     elif value.quantize(Decimal("0.01")) != value:
         errors["amount"] = "The amount promised can have at most two decimals (cents)."
     elif value > balance:
@@ -226,7 +229,11 @@ def _need_customer(db: Database, company_id: int, customer_id: int, on: date) ->
 
 
 def _save_and_push(db: Database, client: ProcoreClient | None, row: dict[str, Any]) -> Logged:
-    entry, created = store.insert_if_absent(db, row)
+    try:
+        entry, created = store.insert_if_absent(db, row)
+    except store.KeyTaken as exc:  # a form key copied from another company's entry: refuse, say nothing of it
+        raise WorklogInvalid({"idem_key": "This form could not be saved as it was sent. Check the values and "
+                                          "submit it again."}) from exc
     result = None
     if client is not None and entry["sync_state"] in ("pending_sync", "failed"):
         result = push(db, client, entry["company_id"], entry["id"])

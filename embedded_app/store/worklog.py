@@ -43,6 +43,10 @@ ENTRY_COLUMNS: dict[str, type] = {
 FIELD_KEYS = ("stage", "next_promise")  # prime contract custom fields the app fills when mapped
 
 
+class KeyTaken(ValueError):
+    """The idempotency key is already used by an entry of another company (nothing was saved)."""
+
+
 def ensure_tables(db: sqlite_utils.Database) -> None:
     entries = db.table("worklog_entries", pk="id")
     if not entries.exists():
@@ -91,7 +95,7 @@ def insert_if_absent(db: sqlite_utils.Database, row: dict[str, Any]) -> tuple[di
     ) == 1
     existing = get_by_key(db, int(data["company_id"]), data["idem_key"])
     if existing is None:  # the key exists under another company: refuse rather than leak
-        raise ValueError("idempotency key collision across companies")
+        raise KeyTaken("idempotency key collision across companies")
     return existing, created
 
 

@@ -7,7 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from . import auth, errors, formatting, outreach, pages, sync, worklog
+    from .context import IdConverter
 
+    app.url_map.converters["id"] = IdConverter  # before the blueprints: their routes use <id:...>
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(sync.bp)

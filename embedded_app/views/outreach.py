@@ -19,7 +19,7 @@ from ..crypto import SecretBox
 from ..procore.errors import ReconnectRequired
 from ..store import get_db, sessions
 from ..store import outbox as outbox_store
-from .context import company_id_arg, current_user_id, require_company_access
+from .context import company_id_arg, current_user_id, int_arg, require_company_access
 
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
 
@@ -108,7 +108,7 @@ def outbox_list() -> str:
 @bp.get("/history")
 def history() -> str:
     _, company_id, _ = _who()
-    customer_id = request.args.get("customer_id", type=int)
+    customer_id = int_arg("customer_id", "customer")
     if customer_id is None:
         abort(400, description="The customer is missing from the request.")
     ctx = _outbox_context(company_id, customer_id)
@@ -132,7 +132,7 @@ def draft_all() -> str:
 def create_draft() -> str:
     """The side panel's "Draft reminder": open the customer's waiting draft, or draft a new one."""
     user_id, company_id, company = _who()
-    customer_id = request.values.get("customer_id", type=int)
+    customer_id = int_arg("customer_id", "customer")
     db = get_db()
     waiting = outbox.pending_drafts(db, company_id, customer_id=customer_id) if customer_id is not None else []
     if waiting:
@@ -169,7 +169,7 @@ def _editor(company_id: int, draft_id: int, *, status: int = 200, **extra: Any) 
     return render_template("_draft_editor.html", **ctx), status
 
 
-@bp.get("/drafts/<int:draft_id>")
+@bp.get("/drafts/<id:draft_id>")
 def editor(draft_id: int) -> Any:
     _, company_id, _ = _who()
     return _editor(company_id, draft_id)
@@ -188,7 +188,7 @@ def _form_edit(company_id: int, draft_id: int, user_id: int) -> dict[str, Any] |
     return outbox.edit_draft(get_db(), company_id, draft_id, subject=subject, body=body, to=to, edited_by=user_id)
 
 
-@bp.post("/drafts/<int:draft_id>")
+@bp.post("/drafts/<id:draft_id>")
 def save_draft(draft_id: int) -> Any:
     user_id, company_id, _ = _who()
     try:
@@ -201,7 +201,7 @@ def save_draft(draft_id: int) -> Any:
                                                 "every edit are kept.", warnings=result["warnings"])
 
 
-@bp.post("/drafts/<int:draft_id>/send")
+@bp.post("/drafts/<id:draft_id>/send")
 def send_draft(draft_id: int) -> Any:
     """Save any edit, queue (idempotency key: a second click finds the same row) and deliver at most once."""
     user_id, company_id, _ = _who()
@@ -226,7 +226,7 @@ def send_draft(draft_id: int) -> Any:
                                     repeat=not created and not duplicate))
 
 
-@bp.post("/drafts/<int:draft_id>/skip")
+@bp.post("/drafts/<id:draft_id>/skip")
 def skip_draft(draft_id: int) -> str:
     user_id, company_id, _ = _who()
     row = _draft_or_404(company_id, draft_id)
@@ -249,7 +249,7 @@ def _row_response(company_id: int, row: dict[str, Any], **extra: Any) -> Respons
     return _changed(render_template("_outbox_row.html", row=row, company_id=company_id, **extra))
 
 
-@bp.post("/outbox/<int:row_id>/retry")
+@bp.post("/outbox/<id:row_id>/retry")
 def retry(row_id: int) -> Response:
     user_id, company_id, _ = _who()
     row = _row_or_404(company_id, row_id)
@@ -260,7 +260,7 @@ def retry(row_id: int) -> Response:
     return _row_response(company_id, row)
 
 
-@bp.post("/outbox/<int:row_id>/resolve")
+@bp.post("/outbox/<id:row_id>/resolve")
 def resolve(row_id: int) -> Response:
     user_id, company_id, _ = _who()
     _row_or_404(company_id, row_id)
@@ -273,7 +273,7 @@ def resolve(row_id: int) -> Response:
     return _row_response(company_id, row)
 
 
-@bp.post("/outbox/<int:row_id>/log")
+@bp.post("/outbox/<id:row_id>/log")
 def retry_log(row_id: int) -> Response:
     user_id, company_id, _ = _who()
     _row_or_404(company_id, row_id)

@@ -47,14 +47,22 @@ def install():
     return render_template("install.html")
 
 
+# The engine looks back 12 months and ahead to due dates: dates near year 1 or 9999 overflow Python's calendar.
+AS_OF_MIN, AS_OF_MAX = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def as_of_arg() -> date:
     raw = request.args.get("as_of", "")
     if not raw:
         return date.today()
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         abort(400, description="The as-of date must look like 2026-11-30.")
+    if not AS_OF_MIN <= day <= AS_OF_MAX:
+        abort(400, description=f"The as-of date must be between {AS_OF_MIN.isoformat()} and "
+                               f"{AS_OF_MAX.isoformat()}.")
+    return day
 
 
 def procore_pay_app_url(item: dict[str, Any]) -> str:

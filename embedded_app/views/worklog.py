@@ -15,7 +15,7 @@ from ..procore.client import ProcoreClient
 from ..store import get_db
 from ..store import worklog as store
 from ..writeback import COLLECTIONS_LOG_TITLE
-from .context import company_id_arg, current_user_id, require_company_access
+from .context import company_id_arg, current_user_id, int_arg, require_company_access
 
 bp = Blueprint("worklog", __name__, url_prefix="/worklog")
 
@@ -42,13 +42,7 @@ def _access() -> tuple[int, int]:
 
 
 def _int_arg(name: str) -> int | None:
-    raw = (request.values.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        abort(400, description=f"The {name.replace('_', ' ')} in the request is not a number.")
+    return int_arg(name)
 
 
 def _client(user_id: int, company_id: int) -> ProcoreClient:
@@ -119,8 +113,9 @@ def _submit(kind: str):
                     reason=values.get("reason", ""),
                 )
     except worklog.WorklogInvalid as exc:
+        renewed = {"idem_key": worklog.new_key()} if "idem_key" in exc.errors else {}  # the key was refused
         ctx = _form_context(kind, company_id, customer, errors=exc.errors, values=values,
-                            chosen=[int(i) for i in request.form.getlist("invoice_ids") if i.isdigit()])
+                            chosen=[int(i) for i in request.form.getlist("invoice_ids") if i.isdigit()], **renewed)
         return render_template(FORMS[kind], **ctx)
     return render_template("_worklog_result.html", logged=logged, entry=logged.entry, push=logged.push,
                            company_id=company_id, customer=customer, target=request.values.get("target", "panel"),
@@ -142,7 +137,7 @@ def dispute():
     return _submit("dispute")
 
 
-@bp.post("/disputes/<int:entry_id>/resolve")
+@bp.post("/disputes/<id:entry_id>/resolve")
 def resolve(entry_id: int):
     user_id, company_id = _access()
     db = get_db()
