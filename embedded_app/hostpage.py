@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,7 +48,7 @@ def create_host_app(app_url: str, records: list[dict[str, Any]]) -> Flask:
         companies.setdefault(r["company_id"], r["company_name"])
 
     @host.get("/")
-    def shell():
+    def shell() -> ResponseReturnValue:
         company_id = request.args.get("company_id", type=int) or (next(iter(companies)) if companies else 0)
         mine = [r for r in records if r["company_id"] == company_id]
         contract_id = request.args.get("contract_id", type=int)

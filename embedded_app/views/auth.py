@@ -14,6 +14,7 @@ import logging
 import secrets
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .. import connection, security
@@ -35,7 +36,7 @@ def redirect_uri() -> str:
 
 
 @bp.get("/start")
-def start():
+def start() -> ResponseReturnValue:
     """Popup entry: remember state, PKCE verifier and the iframe's nonce, then go to Procore's consent page."""
     nonce = request.args.get("nonce") or ""
     url, state, verifier = connection.authorization_url(current_app.config, redirect_uri())
@@ -45,7 +46,7 @@ def start():
 
 
 @bp.get("/callback")
-def callback():
+def callback() -> ResponseReturnValue:
     code = request.args.get("code")
     error = request.args.get("error")
     pending = session.get("oauth")
@@ -70,7 +71,7 @@ def callback():
 
 
 @bp.post("/complete")
-def complete():
+def complete() -> ResponseReturnValue:
     """The iframe hands in the popup's ticket; bind this (partitioned) session to the Procore user."""
     try:
         data = _serializer().loads(request.form.get("ticket", ""), max_age=TICKET_MAX_AGE)
@@ -87,7 +88,7 @@ def complete():
 
 
 @bp.post("/disconnect")
-def disconnect():
+def disconnect() -> ResponseReturnValue:
     sid = security.session_id(create=False)
     user_id = sessions.user_for(get_db(), sid)
     if user_id is not None:

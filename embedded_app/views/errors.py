@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
-def render_error(status: int, title: str, message: str):
+def render_error(status: int, title: str, message: str) -> tuple[str, int]:
     template = "_error.html" if request.headers.get("HX-Request") else "error.html"
     response = render_template(template, status=status, title=title, message=message)
     return response, status

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from .. import charts, collections
 from ..store import get_db
@@ -31,19 +32,19 @@ FLAG_LABELS = {
 
 
 @bp.get("/")
-def index():
+def index() -> ResponseReturnValue:
     if request.args.get("company_id"):
         return redirect(url_for("pages.collections", **request.args))
     return redirect(url_for("pages.install"))
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     return {"status": "ok"}
 
 
 @bp.get("/install")
-def install():
+def install() -> ResponseReturnValue:
     return render_template("install.html")
 
 
@@ -113,7 +114,7 @@ def _dso_trend(report: dict[str, Any]) -> float | None:
 
 
 @bp.get("/collections", endpoint="collections")
-def collections_tab():
+def collections_tab() -> ResponseReturnValue:
     company_id = company_id_arg()
     fixed_project_id = project_id_arg()  # from Procore's project-level Apps menu
     user_id = current_user_id()
@@ -187,7 +188,7 @@ def _tab_data(company_id: int, project_id: int | None, fixed_project_id: int | N
 
 
 @bp.get("/collections/aging.csv")
-def aging_csv():
+def aging_csv() -> ResponseReturnValue:
     company_id = company_id_arg()
     user_id = current_user_id()
     if user_id is None:
@@ -206,7 +207,7 @@ def aging_csv():
 
 
 @bp.get("/panel")
-def panel():
+def panel() -> ResponseReturnValue:
     company_id = company_id_arg()
     project_id = project_id_arg()
     user_id = current_user_id()

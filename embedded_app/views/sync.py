@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 
 from .. import connection, worklog
 from .. import sync as receivables_sync
@@ -55,7 +56,7 @@ def _connected_company() -> tuple[int, int]:
 
 
 @bp.post("")
-def start():
+def start() -> ResponseReturnValue:
     user_id, company_id = _connected_company()
     config = dict(current_app.config)
     run_id = receivables_sync.start_background_sync(
@@ -71,7 +72,7 @@ def start():
 
 
 @bp.get("/status")
-def status():
+def status() -> ResponseReturnValue:
     _, company_id = _connected_company()
     run_id = request.args.get("run_id") or None
     run = receivables_sync.sync_status(get_db(), run_id, company_id) if run_id else latest_sync_run(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 
 from .. import connection, worklog
 from ..engine import Policy
@@ -76,7 +77,7 @@ def _customer(company_id: int) -> dict[str, Any]:
 
 
 @bp.get("/form/<kind>")
-def form(kind: str):
+def form(kind: str) -> ResponseReturnValue:
     if kind not in FORMS:
         abort(404, description="There is no such form.")
     _, company_id = _access()
@@ -123,22 +124,22 @@ def _submit(kind: str):
 
 
 @bp.post("/promise")
-def promise():
+def promise() -> ResponseReturnValue:
     return _submit("promise")
 
 
 @bp.post("/call")
-def call():
+def call() -> ResponseReturnValue:
     return _submit("call")
 
 
 @bp.post("/dispute")
-def dispute():
+def dispute() -> ResponseReturnValue:
     return _submit("dispute")
 
 
 @bp.post("/disputes/<id:entry_id>/resolve")
-def resolve(entry_id: int):
+def resolve(entry_id: int) -> ResponseReturnValue:
     user_id, company_id = _access()
     db = get_db()
     entry = store.get(db, company_id, entry_id)
@@ -150,7 +151,7 @@ def resolve(entry_id: int):
 
 
 @bp.post("/retry")
-def retry():
+def retry() -> ResponseReturnValue:
     """Write every queued entry of the company to Procore now (the "Retry" button)."""
     user_id, company_id = _access()
     db = get_db()
@@ -161,7 +162,7 @@ def retry():
 
 
 @bp.post("/fields")
-def fields():
+def fields() -> ResponseReturnValue:
     """Look up the prime contract custom fields again ("Collections stage", "Next promised payment")."""
     user_id, company_id = _access()
     with _client(user_id, company_id) as client:
