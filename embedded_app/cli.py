@@ -315,9 +315,12 @@ def cmd_promises(
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    if not 1900 <= day.year <= 2999:
+        raise argparse.ArgumentTypeError(f"as-of date out of range (years 1900-2999): {value!r}")
+    return day
 
 
 def _positive_int(value: str) -> int:

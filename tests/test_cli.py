@@ -132,6 +132,10 @@ def test_usage_errors_exit_2(capsys):
         cli.main(["aging", "--company-id", "1", "--as-of", "30/11/2026"], environ={})
     assert info.value.code == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["aging", "--company-id", "1", "--as-of", "9999-12-31"], environ={})
+    assert info.value.code == 2
+    assert "out of range" in capsys.readouterr().err
 
 
 def test_callable_from_code(make_sandbox, small_dataset, service_settings):
