@@ -551,7 +551,8 @@ def _describe(exc: BaseException) -> str:
 
 # ----------------------------------------------------------------------------------- background runs (web)
 
-_RUNNING: dict[int, tuple[str, threading.Thread]] = {}
+# (database file, company id) -> (run id, thread): one background sync per company and database per process.
+_RUNNING: dict[tuple[str, int], tuple[str, threading.Thread]] = {}
 _RUNNING_GUARD = threading.Lock()
 
 
@@ -574,12 +575,14 @@ def start_background_sync(
     already running in this process, its run id is returned instead of starting a second one.
     """
     company_id = int(company_id)
+    db = open_db()
+    key = (db.execute("PRAGMA database_list").fetchone()[2] or ":memory:", company_id)
     with _RUNNING_GUARD:
-        running = _RUNNING.get(company_id)
+        running = _RUNNING.get(key)
         if running is not None and running[1].is_alive():
+            db.conn.close()
             return running[0]
         run_id = uuid.uuid4().hex
-        db = open_db()
         cache.save_sync_run(
             db,
             {
@@ -625,16 +628,17 @@ def start_background_sync(
                 thread_db.conn.close()
 
         thread = threading.Thread(target=work, name=f"sync-{company_id}", daemon=True)
-        _RUNNING[company_id] = (run_id, thread)
+        _RUNNING[key] = (run_id, thread)
         thread.start()
     return run_id
 
 
 def wait_for_background_sync(company_id: int, timeout: float | None = None) -> None:
     """Block until this process's background sync of the company (if any) ends (tests, shutdown)."""
-    running = _RUNNING.get(int(company_id))
-    if running is not None:
-        running[1].join(timeout)
+    with _RUNNING_GUARD:
+        threads = [thread for (_, cid), (_, thread) in _RUNNING.items() if cid == int(company_id)]
+    for thread in threads:
+        thread.join(timeout)
 
 
 def sync_status(db: Database, run_id: str | None = None, company_id: int | None = None) -> dict[str, Any] | None:
