@@ -7,7 +7,6 @@ runs, drafts, outbox). Procore stays the system of record. Every query over comp
 from __future__ import annotations
 
 import os
-import sqlite3
 from typing import Any
 
 import sqlite_utils
@@ -15,18 +14,12 @@ import sqlite_utils
 Database = sqlite_utils.Database
 
 
-def open_db(path: str, *, check_same_thread: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the SQLite file at ``path`` with the schema in place.
-
-    ``check_same_thread=False`` lets a connection made in one thread be handed to another (e.g. a client built
-    in a request and used by a background sync); it must still be used by one thread at a time.
-    """
+def open_db(path: str) -> sqlite_utils.Database:
+    """Open (creating if needed) the SQLite file at ``path`` with the schema in place. A connection belongs to
+    the thread that opened it."""
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if check_same_thread:
-        db = sqlite_utils.Database(path)
-    else:
-        db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
+    db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout = 10000")
     if path != ":memory:":
         db.execute("PRAGMA journal_mode = WAL")

@@ -61,8 +61,7 @@ def start() -> ResponseReturnValue:
     config = dict(current_app.config)
     run_id = receivables_sync.start_background_sync(
         lambda: open_db(config["DATABASE"]),
-        lambda: connection.user_client(open_db(config["DATABASE"], check_same_thread=False), config, user_id,
-                                       company_id=company_id),
+        lambda: connection.user_client(open_db(config["DATABASE"]), config, user_id, company_id=company_id),
         company_id,
         full=request.form.get("full") == "1",
         after_sync=lambda db, client: worklog.after_sync(db, client, company_id),
