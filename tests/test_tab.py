@@ -181,3 +181,12 @@ def test_cei_header_uses_the_last_complete_month(connected_client, standin_app):
         shown = re.search(r'<span class="label">CEI \(Nov 2026\)</span><span class="value">([^<]+)</span>', html)
         assert shown, as_of
         assert shown.group(1) == f"{Decimal(point['cei']):.0f} %"
+
+
+def test_section_tabs_show_counts(connected_client, standin_app):
+    sync_and_wait(connected_client)
+    db = open_db(standin_app.config["DATABASE"])
+    report = collections.build_report(db, SUMMIT, as_of=date.fromisoformat(AS_OF)).to_json()
+    html = connected_client.get(f"/collections?company_id={SUMMIT}&as_of={AS_OF}").get_data(as_text=True)
+    assert f'>Needs a call ({len(report["needs_a_call"])})</a>' in html
+    assert ">Ready to send</a>" in html  # nothing drafted yet: no count

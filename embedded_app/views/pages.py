@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import charts, collections
+from .. import charts, collections, outbox
 from ..store import get_db
 from ..store.cache import has_cached_data, latest_sync_run
 from .context import company_id_arg, current_user_id, project_id_arg, require_company_access
@@ -184,6 +184,8 @@ def _tab_data(company_id: int, project_id: int | None, fixed_project_id: int | N
         "csv_url": url_for("pages.aging_csv") + "?" + urlencode(base),
         "charts": _chart_svgs(report) if section == "aging" else {}, "dso_trend": _dso_trend(report),
         "cei": _cei_shown(report),
+        "section_counts": {"calls": len(report["needs_a_call"]), "tasks": len(report["tasks"]),
+                           "queue": len(outbox.pending_drafts(db, company_id))},
     }
 
 
