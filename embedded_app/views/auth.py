@@ -6,6 +6,10 @@ code exchange (state + PKCE) server-side, stores the tokens encrypted under the 
 one-time, short-lived, signed *ticket* back to ``window.opener`` (same origin). The iframe then POSTs that ticket
 to ``/oauth/complete``, which binds its own partitioned session to the user. The ticket carries a nonce that only
 the iframe session that started the flow knows, so a ticket cannot be replayed into someone else's session.
+
+When the iframe's cookie is refused (Safari), the nonce cannot live in the cookie session: the connect page also
+carries a signed *flow* token (nonce + the page's session id), and ``/oauth/complete`` binds a fresh session id
+and answers a small page carrying its session token (see ``security``'s docstring).
 """
 
 from __future__ import annotations
@@ -79,12 +83,32 @@ def complete() -> ResponseReturnValue:
         abort(400, description="The sign-in took too long. Press “Connect to Procore” again.")
     except BadSignature:
         abort(400, description="The sign-in could not be verified. Press “Connect to Procore” again.")
-    expected = session.pop("connect_nonce", None)
-    if not expected or not secrets.compare_digest(str(data.get("nonce", "")), expected):
+    nonce = str(data.get("nonce", ""))
+    expected = [n for n in (session.pop("connect_nonce", None), _flow_nonce()) if n]
+    if not nonce or not any(secrets.compare_digest(nonce, n) for n in expected):
         abort(400, description="This sign-in was started from another window. Press “Connect to Procore” again.")
+    target = _local_path(request.form.get("next"))
+    if security.session_source() == "token":
+        # No cookie: bind a fresh session id (the token on the connect page never becomes a signed-in one) and
+        # hand its token to the frame, which loads the target with it (app.js).
+        old_sid = security.session_id(create=False)
+        sid = secrets.token_urlsafe(32)
+        sessions.bind_user(get_db(), sid, int(data["user_id"]))
+        sessions.forget(get_db(), sid=old_sid)
+        security.use_token_session(sid)
+        return render_template("resume.html", next=target)
     sid = security.session_id(create=True)
     sessions.bind_user(get_db(), sid, int(data["user_id"]))
-    return redirect(_local_path(request.form.get("next")))
+    return redirect(target)
+
+
+def _flow_nonce() -> str | None:
+    """The nonce of the connect page's signed flow token, if it belongs to this request's session."""
+    flow = security.read_flow_token(request.form.get("flow"))
+    sid = security.session_id(create=False)
+    if flow and sid and secrets.compare_digest(flow["sid"], sid):
+        return flow["nonce"]
+    return None
 
 
 @bp.post("/disconnect")
@@ -113,6 +137,27 @@ def connect_nonce() -> str:
     return nonce
 
 
+def connect_flow() -> str:
+    """The signed flow token of the connect page: its nonce, tied to this page's session id."""
+    return security.issue_flow_token(connect_nonce(), security.session_id(create=True) or "")
+
+
+def connect_session_token() -> str:
+    """The token of this page's (not yet signed-in) session, for the connect page's complete form only."""
+    return security.issue_session_token(security.session_id(create=True) or "")
+
+
+def session_token() -> str:
+    """The session token when this request's session is bound to a user ("" otherwise), once per request."""
+    key = "collections.session_token"
+    if key not in request.environ:
+        sid = security.session_id(create=False)
+        bound = sessions.user_for(get_db(), sid) is not None
+        request.environ[key] = security.issue_session_token(sid) if sid and bound else ""
+    return request.environ[key]
+
+
 @bp.app_context_processor
 def _inject_nonce() -> dict:
-    return {"connect_nonce": connect_nonce}
+    return {"connect_nonce": connect_nonce, "connect_flow": connect_flow,
+            "connect_session_token": connect_session_token, "session_token": session_token}

@@ -11,7 +11,9 @@ log = logging.getLogger(__name__)
 
 
 def render_error(status: int, title: str, message: str) -> tuple[str, int]:
-    template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+    # A boosted link or form (or app.js loading a page with the session token) swaps the whole page.
+    partial = request.headers.get("HX-Request") and not request.headers.get("HX-Boosted")
+    template = "_error.html" if partial else "error.html"
     response = render_template(template, status=status, title=title, message=message)
     return response, status
 
@@ -22,7 +24,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ReconnectRequired)
     def _reconnect(exc: ReconnectRequired):
         company_id = request.values.get("company_id", "")
-        if request.headers.get("HX-Request"):
+        if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
             response = render_template("_error.html", title="Reconnect to Procore",
                                        message="Your Procore connection has expired or was revoked. "
                                                "Reload the page and connect again.")

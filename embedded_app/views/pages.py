@@ -189,7 +189,7 @@ def _tab_data(company_id: int, project_id: int | None, fixed_project_id: int | N
     }
 
 
-@bp.get("/collections/aging.csv")
+@bp.route("/collections/aging.csv", methods=["GET", "POST"])
 def aging_csv() -> ResponseReturnValue:
     company_id = company_id_arg()
     user_id = current_user_id()
@@ -216,7 +216,7 @@ def panel() -> ResponseReturnValue:
     if user_id is None:
         return render_template("connect.html", company_id=company_id, project_id=project_id, mode="panel")
     company = require_company_access(user_id, company_id)
-    if request.headers.get("HX-Request"):
+    if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
         return _panel_context(company_id, project_id)
     return render_template("panel.html", company=company, company_id=company_id, project_id=project_id)
 
