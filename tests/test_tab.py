@@ -167,6 +167,8 @@ def test_revoked_connection_asks_to_reconnect_instead_of_failing(connected_clien
     assert "Reconnect to Procore" in done["html"]
     again = connected_client.get(f"/collections?company_id={SUMMIT}&reconnect=1").get_data(as_text=True)
     assert "Connect to Procore" in again and "expired or was revoked" in again
+    back_to = re.search(r'name="next" value="([^"]+)"', again).group(1).replace("&amp;", "&")
+    assert back_to == f"/collections?company_id={SUMMIT}"  # after reconnecting, not the connect screen again
     assert "Traceback" not in done["html"]
 
 
