@@ -56,6 +56,15 @@ def service_client(
     return ProcoreClient(settings["PROCORE_API_URL"], provider, company_id=company_id, **kwargs)
 
 
+def _report(exc: BaseException, settings: Mapping[str, Any], company_id: int | None, err: TextIO) -> int:
+    """Write the one-line explanation of ``exc`` and return its exit code (Ctrl-C is re-raised)."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    problem = _explain(exc, settings, company_id)
+    err.write(str(problem) + "\n")
+    return problem.code
+
+
 def _explain(exc: BaseException, settings: Mapping[str, Any], company_id: int | None) -> CliError:
     if isinstance(exc, CliError):
         return exc
@@ -152,11 +161,7 @@ def cmd_sync(
         finally:
             db.conn.close()
     except BaseException as exc:  # everything becomes one clear line
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        problem = _explain(exc, settings, company_id)
-        err.write(str(problem) + "\n")
-        return problem.code
+        return _report(exc, settings, company_id, err)
     if not quiet:
         err.write(
             f"synced company {company_id}: {result.projects} projects, {result.requests} requests, "
@@ -201,12 +206,8 @@ def cmd_aging(
         finally:
             db.conn.close()
         text = result.to_json()
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        problem = _explain(exc, settings, company_id)
-        err.write(str(problem) + "\n")
-        return problem.code
+    except BaseException as exc:  # everything becomes one clear line
+        return _report(exc, settings, company_id, err)
     if not isinstance(text, str):
         text = json.dumps(text, indent=2)
     out.write(text if text.endswith("\n") else text + "\n")
@@ -256,12 +257,8 @@ def cmd_outbox(
                 out.write(f"delivered {sum(r['status'] == 'sent' for r in rows)} of {len(rows)} queued emails\n")
         finally:
             db.conn.close()
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        problem = _explain(exc, settings, company_id)
-        err.write(str(problem) + "\n")
-        return problem.code
+    except BaseException as exc:  # everything becomes one clear line
+        return _report(exc, settings, company_id, err)
     return status
 
 
@@ -304,12 +301,8 @@ def cmd_promises(
             out.write(f"{watched.changed} promise outcomes changed; {pending} entries pending sync\n")
         finally:
             db.conn.close()
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        problem = _explain(exc, settings, company_id)
-        err.write(str(problem) + "\n")
-        return problem.code
+    except BaseException as exc:  # everything becomes one clear line
+        return _report(exc, settings, company_id, err)
     return EXIT_ERROR if pending else EXIT_OK
 
 
