@@ -10,16 +10,14 @@ import re
 import time
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from embedded_app import security
 from embedded_app.store import open_db
 
-from .fixtures.webapp import DANA, HARBORLINE, PRIYA, SUMMIT, _Inputs
+from .fixtures.webapp import DANA, HARBORLINE, PRIYA, SUMMIT, popup_ticket
 
 TOKEN_RE = re.compile(r'"X-Session-Token": "([^"]+)"')
 URL_ATTRS = {"href", "src", "action", "hx-get", "hx-post", "hx-put", "hx-delete", "data-connect-url",
@@ -49,23 +47,6 @@ def hidden(html: str, name: str) -> str:
     return match.group(1)
 
 
-def consent(standin_url: str, popup: Any, start: str, user_id: int) -> str:
-    """The popup: /oauth/start → the stand-in's consent page (allow as ``user_id``) → /oauth/callback → ticket."""
-    to_procore = popup.get(start)
-    assert to_procore.status_code == 302
-    page = requests.get(to_procore.headers["Location"], timeout=10)
-    page.raise_for_status()
-    form = _Inputs()
-    form.feed(page.text)
-    action = form.action if form.action.startswith("http") else standin_url + form.action
-    answer = requests.post(action, data={**form.fields, "user_id": str(user_id), "decision": "allow"},
-                           allow_redirects=False, timeout=10)
-    back = urlsplit(answer.headers["Location"])
-    callback = popup.get(f"{back.path}?{back.query}")
-    assert callback.status_code == 200, callback.get_data(as_text=True)
-    return re.search(r'data-ticket="([^"]+)"', callback.get_data(as_text=True)).group(1)
-
-
 def connect_without_cookie(app: Any, user_id: int, company_id: int = SUMMIT) -> tuple[Any, str]:
     """Sign in from a frame whose cookie is refused; returns (cookie-less client, session token)."""
     frame = app.test_client(use_cookies=False)
@@ -73,7 +54,7 @@ def connect_without_cookie(app: Any, user_id: int, company_id: int = SUMMIT) -> 
     assert "Set-Cookie" in page.headers  # the app offered its cookie; this browser refuses it
     html = page.get_data(as_text=True)
     start = re.search(r'data-connect-url="([^"]+)"', html).group(1).replace("&amp;", "&")
-    ticket = consent(app.standin.url, app.test_client(), start, user_id)
+    ticket = popup_ticket(app.test_client(), app.standin.url, start, user_id)
     done = frame.post("/oauth/complete", data={
         "ticket": ticket, "csrf_token": hidden(html, "csrf_token"), "session_token": hidden(html, "session_token"),
         "flow": hidden(html, "flow"), "next": f"/collections?company_id={company_id}",
@@ -172,7 +153,7 @@ def test_ticket_needs_the_flow_of_the_same_session(standin_app):
     html = frame.get(f"/collections?company_id={SUMMIT}").get_data(as_text=True)
     other = frame.get(f"/collections?company_id={SUMMIT}").get_data(as_text=True)  # another session (no cookie)
     start = re.search(r'data-connect-url="([^"]+)"', html).group(1).replace("&amp;", "&")
-    ticket = consent(standin_app.standin.url, standin_app.test_client(), start, DANA)
+    ticket = popup_ticket(standin_app.test_client(), standin_app.standin.url, start, DANA)
     fields = {"ticket": ticket, "csrf_token": hidden(other, "csrf_token"),
               "session_token": hidden(other, "session_token"), "next": "/install"}
     # the other session's own flow (wrong nonce), the first page's flow (other session id), no flow at all
