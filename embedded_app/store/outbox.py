@@ -20,6 +20,8 @@ from typing import Any
 import sqlite_utils
 
 from .cache import utcnow_iso
+from .sql import insert_unless_key_exists
+from .sql import write as _write
 
 STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "cancelled")
 
@@ -74,12 +76,6 @@ def ensure_tables(db: sqlite_utils.Database) -> None:
             {"id": int, "company_id": int, "outbox_id": int, "at": str, "event": str, "detail": str}, pk="id"
         )
         events.create_index(["company_id", "outbox_id"], if_not_exists=True)
-
-
-def _write(db: sqlite_utils.Database, sql: str, params: list[Any]) -> int:
-    """Run one statement in its own committed transaction; return the number of rows changed."""
-    with db.conn:
-        return db.conn.execute(sql, params).rowcount
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,13 +180,7 @@ def insert_if_absent(db: sqlite_utils.Database, row: dict[str, Any]) -> tuple[di
             data[column] = json.dumps(data[column])
     now = utcnow_iso()
     data.update(status="queued", attempts=0, queued_at=now, updated_at=now)
-    columns = list(data)
-    created = _write(
-        db,
-        f"insert into outbox ({', '.join(columns)}) values ({', '.join('?' * len(columns))}) "
-        "on conflict(idem_key) do nothing",
-        [data[c] for c in columns],
-    ) == 1
+    created = insert_unless_key_exists(db, "outbox", data)
     existing = get_by_key(db, data["company_id"], data["idem_key"])
     if existing is None:  # the key exists under another company: refuse rather than leak
         raise ValueError("idempotency key collision across companies")

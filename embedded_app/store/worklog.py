@@ -24,6 +24,8 @@ import sqlite_utils
 
 from ..engine import Contact, Dispute, Promise
 from .cache import utcnow_iso
+from .sql import insert_unless_key_exists
+from .sql import write as _write
 
 KINDS = ("promise", "call", "dispute")
 SYNC_STATES = ("pending_sync", "syncing", "synced", "failed")
@@ -64,11 +66,6 @@ def ensure_tables(db: sqlite_utils.Database) -> None:
         )
 
 
-def _write(db: sqlite_utils.Database, sql: str, params: list[Any]) -> int:
-    with db.conn:
-        return db.conn.execute(sql, params).rowcount
-
-
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out["invoice_ids"] = json.loads(out["invoice_ids"]) if out.get("invoice_ids") else []
@@ -86,13 +83,7 @@ def insert_if_absent(db: sqlite_utils.Database, row: dict[str, Any]) -> tuple[di
         data["invoice_ids"] = json.dumps([int(i) for i in data.get("invoice_ids") or []])
     now = utcnow_iso()
     data.update(sync_state="pending_sync", attempts=0, created_at=now, updated_at=now)
-    columns = list(data)
-    created = _write(
-        db,
-        f"insert into worklog_entries ({', '.join(columns)}) values ({', '.join('?' * len(columns))}) "
-        "on conflict(idem_key) do nothing",
-        [data[c] for c in columns],
-    ) == 1
+    created = insert_unless_key_exists(db, "worklog_entries", data)
     existing = get_by_key(db, int(data["company_id"]), data["idem_key"])
     if existing is None:  # the key exists under another company: refuse rather than leak
         raise KeyTaken("idempotency key collision across companies")
