@@ -10,7 +10,7 @@ import io
 from datetime import date
 from typing import Any
 
-from .store import Database
+from .store import Database, worklog
 from .store.cache import load_receivables
 
 BUCKETS = ("current", "1_30", "31_60", "61_90", "91_plus")
@@ -24,10 +24,6 @@ STAGE_LABELS = {
 
 def work_state(db: Database, company_id: int) -> dict[str, Any]:
     """Promises, contacts and disputes recorded for the company (engine inputs)."""
-    try:
-        from .store import worklog
-    except ImportError:  # work-state tables arrive with the promises issue
-        return {}
     return worklog.engine_inputs(db, company_id)
 
 
